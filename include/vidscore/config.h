@@ -1,0 +1,69 @@
+// The job's settings: a JSON file (see configs/ and README "Config reference"), then CLI
+// overrides. Every field has its default in-class; load_config() validates types, ranges and
+// unknown keys and names the JSON path of the bad value in the UsageError it throws.
+#pragma once
+
+#include <array>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace vidscore {
+
+struct ModelInput {
+  double scale = 1.0;                      // multiply the 0-255 pixel values by this first
+  std::array<double, 3> mean{0.0, 0.0, 0.0};  // then subtract per channel (after scale)
+  std::array<double, 3> std{1.0, 1.0, 1.0};   // then divide per channel
+  bool bgr = false;                        // feed channels as B,G,R instead of R,G,B
+};
+
+struct Config {
+  std::string task = "style";  // what the model does: "style" (frames in, frames out)
+
+  // [model]
+  std::string model_path;        // TorchScript file (torch.jit.script/trace output); required
+  std::string device = "auto";   // "auto" (a GPU when there is one), "cpu", "cuda"
+  std::string precision = "fp32";  // "fp32", or "fp16" (CUDA only)
+  int batch_size = 4;            // frames per forward call
+  int threads = 0;               // intra-op threads per rank; 0: cores of the node / ranks on it
+  ModelInput input;              // how pixels become the model's input tensor
+
+  // [style]
+  int pad_multiple = 4;  // frames are reflect-padded to a multiple of this, then cropped back
+
+  // [encode]
+  std::string codec = "libx264";   // video encoder
+  int crf = 18;                    // constant rate factor, 0 (lossless) - 51
+  std::string preset = "medium";   // x264 preset: ultrafast ... veryslow
+  std::string pix_fmt = "auto";    // "auto": yuv420p, or yuv444p when a side is odd
+  std::string audio_fallback_codec = "aac";  // for audio the output container cannot hold
+  int audio_fallback_bitrate = 192000;       // bits per second of that re-encode
+
+  // [pipeline]
+  int chunk_frames = 0;   // frames per chunk (unit of work between ranks); 0: 2 x batch_size
+  int window_chunks = 0;  // chunks rank 0 holds at most; 0: 2 per rank + 2
+
+  // [progress]
+  std::string progress = "auto";  // "auto" (bar on a terminal, lines otherwise), "bar",
+                                  // "lines", "off"
+  double progress_interval_s = 10.0;  // seconds between plain progress lines
+
+  // Fills the 0 ("auto") fields that depend only on the config.
+  int effective_chunk_frames() const { return chunk_frames > 0 ? chunk_frames : 2 * batch_size; }
+};
+
+// Reads and validates a config file. Relative paths inside it resolve against its folder.
+// Throws UsageError("config <file>: <json path>: <what is wrong>").
+Config load_config(const std::string& path);
+
+// The same from JSON already parsed; `origin` names it in messages, `base_dir` resolves paths.
+Config config_from_json(const nlohmann::json& j, const std::string& origin,
+                        const std::string& base_dir);
+
+// The config as JSON (all keys, live values): --print-config and the docs use it.
+nlohmann::json config_to_json(const Config& c);
+
+// Checks cross-field rules after CLI overrides (e.g. a model is set). Throws UsageError.
+void validate_config(const Config& c);
+
+}  // namespace vidscore

@@ -1,0 +1,40 @@
+// The MPI environment of one process: initialised with MPI_THREAD_FUNNELED (only the thread
+// that constructed it makes MPI calls), finalised only if this object initialised it. Works the
+// same launched by mpirun, srun or as a plain single process (a singleton MPI job).
+#pragma once
+
+#include <mpi.h>
+
+#include <string>
+
+#include "vidscore/error.h"
+
+namespace vidscore {
+
+// Turns an MPI return code into RuntimeError with file:line and MPI's error string.
+#define MPI_CHECK(call) ::vidscore::mpi_check((call), #call, __FILE__, __LINE__)
+void mpi_check(int rc, const char* call, const char* file, int line);
+
+class MpiEnv {
+ public:
+  MpiEnv(int* argc, char*** argv);
+  ~MpiEnv();
+  MpiEnv(const MpiEnv&) = delete;
+  MpiEnv& operator=(const MpiEnv&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  int local_rank() const { return local_rank_; }  // among the ranks on this node
+  int local_size() const { return local_size_; }
+  const std::string& host() const { return host_; }
+
+  // Ends every rank of the job with `code`. For fatal errors when other ranks may be blocked.
+  [[noreturn]] void abort(int code) const;
+
+ private:
+  bool initialized_here_ = false;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+  std::string host_;
+};
+
+}  // namespace vidscore

@@ -1,0 +1,36 @@
+// Frames and chunks: the unit of work that travels between stages and ranks. Pixels are packed
+// RGB24 (3 bytes per pixel, rows without padding) and always travel as uint8. Knows nothing of
+// FFmpeg, MPI or torch.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vidscore {
+
+struct FrameSize {
+  int width = 0;
+  int height = 0;
+  size_t rgb_bytes() const { return static_cast<size_t>(width) * height * 3; }
+  bool operator==(const FrameSize& o) const { return width == o.width && height == o.height; }
+};
+
+// A run of consecutive frames of one video. Frames 0..count()-1 of the chunk are frames
+// first_index..first_index+count()-1 of the video.
+struct Chunk {
+  int64_t first_index = 0;
+  FrameSize size;
+  std::vector<int64_t> pts;     // presentation timestamps, in the video stream's time base
+  std::vector<uint8_t> pixels;  // count() frames, size.rgb_bytes() each
+  std::string annotations;      // task results beside the pixels (e.g. detections JSON)
+
+  int count() const { return static_cast<int>(pts.size()); }
+  uint8_t* frame(int i) { return pixels.data() + static_cast<size_t>(i) * size.rgb_bytes(); }
+  const uint8_t* frame(int i) const {
+    return pixels.data() + static_cast<size_t>(i) * size.rgb_bytes();
+  }
+};
+
+}  // namespace vidscore

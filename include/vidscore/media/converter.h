@@ -1,0 +1,47 @@
+// Colour conversion between decoded/encoded YUV frames and packed RGB24, honouring the colour
+// matrix (BT.601/709/2020) and range (limited/full) of the video. Not thread-safe: one converter
+// per thread.
+#pragma once
+
+#include <cstdint>
+
+#include "vidscore/ffmpeg_raii.h"
+#include "vidscore/frame.h"
+
+namespace vidscore {
+
+struct ColorTags {
+  AVColorSpace space = AVCOL_SPC_UNSPECIFIED;
+  AVColorRange range = AVCOL_RANGE_UNSPECIFIED;
+  AVColorPrimaries primaries = AVCOL_PRI_UNSPECIFIED;
+  AVColorTransferCharacteristic transfer = AVCOL_TRC_UNSPECIFIED;
+};
+
+// The matrix FFmpeg uses for untagged video: BT.709 from 720 lines up, BT.601 below.
+AVColorSpace effective_color_space(AVColorSpace tagged, FrameSize size);
+
+// Any decoded frame -> RGB24 at `out` size (scaled when the source size differs).
+class ToRgbConverter {
+ public:
+  explicit ToRgbConverter(FrameSize out) : out_(out) {}
+  void convert(const AVFrame& src, uint8_t* rgb);
+
+ private:
+  FrameSize out_;
+  SwsContextPtr sws_;
+  int src_w_ = 0, src_h_ = 0, src_fmt_ = -1, src_space_ = -1, src_range_ = -1;
+};
+
+// RGB24 -> `fmt` frames of the same size, with the matrix and range of `tags`.
+class FromRgbConverter {
+ public:
+  FromRgbConverter(FrameSize size, AVPixelFormat fmt, const ColorTags& tags);
+  // Writes into dst, whose buffers must already be allocated (av_frame_get_buffer).
+  void convert(const uint8_t* rgb, AVFrame& dst);
+
+ private:
+  FrameSize size_;
+  SwsContextPtr sws_;
+};
+
+}  // namespace vidscore

@@ -1,0 +1,63 @@
+// Demuxes and decodes the best video stream of a file into packed RGB24 frames with their
+// original presentation timestamps. Other streams are ignored here (StreamCopier copies them).
+// One reader per thread; it owns every FFmpeg object it opens.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "vidscore/ffmpeg_raii.h"
+#include "vidscore/frame.h"
+#include "vidscore/media/converter.h"
+
+namespace vidscore {
+
+struct VideoInfo {
+  std::string path;
+  std::string format_name;     // demuxer, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+  std::string codec_name;      // e.g. "h264"
+  int stream_index = -1;       // of the video stream in the input file
+  FrameSize size;              // frames are delivered at this size
+  AVRational time_base{0, 1};  // of the video stream: pts values are in it
+  AVRational frame_rate{0, 1}; // average rate (0/1 when unknown)
+  AVRational sample_aspect_ratio{0, 1};
+  int64_t frame_count = 0;     // from the container header; 0 when it does not say (WebM)
+  double duration_s = 0;       // of the video stream, or the file when the stream lacks one
+  ColorTags color;
+  bool has_display_matrix = false;
+  std::array<int32_t, 9> display_matrix{};  // rotation/flip, carried to the output
+
+  // Best estimate of the number of frames, for progress: 0 when unknown.
+  int64_t expected_frames() const;
+};
+
+class VideoReader {
+ public:
+  // Opens `path` and its video decoder. Throws RuntimeError naming the file and the cause.
+  explicit VideoReader(const std::string& path);
+
+  const VideoInfo& info() const { return info_; }
+
+  // Decodes the next frame into `rgb` (info().size.rgb_bytes() bytes) and its pts. Returns false
+  // at the end of the stream. Throws RuntimeError on read or decode failure.
+  bool read(uint8_t* rgb, int64_t* pts);
+
+  int64_t frames_read() const { return frames_read_; }
+
+ private:
+  bool receive(uint8_t* rgb, int64_t* pts);
+
+  VideoInfo info_;
+  InputFormatPtr fmt_;
+  CodecContextPtr dec_;
+  PacketPtr packet_;
+  FramePtr frame_;
+  ToRgbConverter to_rgb_;
+  bool draining_ = false;
+  bool finished_ = false;
+  int64_t frames_read_ = 0;
+  int64_t last_pts_ = AV_NOPTS_VALUE;
+};
+
+}  // namespace vidscore

@@ -1,0 +1,42 @@
+// A TorchScript module loaded once onto one device, in eval mode, run under InferenceMode.
+// Knows nothing of FFmpeg or MPI. Not thread-safe: one thread runs a Model.
+#pragma once
+
+#include <string>
+
+#include <torch/script.h>
+
+#include "vidscore/config.h"
+
+namespace vidscore {
+
+// "auto" -> cuda:(local_rank % visible GPUs) when CUDA is available, else cpu. Throws
+// UsageError for "cuda" on a machine or libtorch without CUDA.
+torch::Device pick_device(const std::string& wanted, int local_rank);
+
+// Intra-op threads for this rank: `configured`, or the node's cores shared among local ranks.
+int pick_threads(int configured, int local_size);
+
+class Model {
+ public:
+  // Throws UsageError("model <path>: <cause>") when the file is missing or not TorchScript.
+  Model(const std::string& path, torch::Device device, bool fp16);
+
+  // Runs forward on one batch (already on device, float). Returns the raw output.
+  torch::jit::IValue forward(const torch::Tensor& batch);
+
+  const std::string& path() const { return path_; }
+  torch::Device device() const { return device_; }
+  bool fp16() const { return fp16_; }
+
+ private:
+  std::string path_;
+  torch::Device device_;
+  bool fp16_;
+  torch::jit::Module module_;
+};
+
+// "[4, 3, 240, 320]", or the type name for non-tensors: for messages.
+std::string describe_output(const torch::jit::IValue& v);
+
+}  // namespace vidscore

@@ -1,0 +1,37 @@
+// A task turns a chunk of RGB frames into its results in place: restyled pixels (style), later
+// annotated pixels plus detections. The header keeps torch out of its users (pipeline, main).
+// One Task per rank; process() is called from one thread at a time.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "vidscore/config.h"
+#include "vidscore/frame.h"
+
+namespace vidscore {
+
+struct TaskTimings {
+  double inference_s = 0;  // pre-processing, forward and post-processing, warm-up excluded
+  int64_t frames = 0;
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  // Processes every frame of the chunk in batches; replaces chunk.pixels (and may fill
+  // chunk.annotations). Throws RuntimeError when the model's output does not fit the task.
+  virtual void process(Chunk& chunk) = 0;
+  // "cpu" or "cuda:N": where the model runs.
+  virtual std::string device_name() const = 0;
+  virtual const TaskTimings& timings() const = 0;
+};
+
+// Loads the model of `config` once onto the device picked for this rank (`local_rank` on its
+// node, among `local_size`), sets intra-op threads, and runs one warm-up batch of `frame` size,
+// which also checks the model's output against the task. Throws UsageError when the model file
+// is missing or not TorchScript, RuntimeError when its output does not fit.
+std::unique_ptr<Task> make_task(const Config& config, FrameSize frame, int local_rank,
+                                int local_size);
+
+}  // namespace vidscore

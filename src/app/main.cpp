@@ -1,0 +1,181 @@
+// vidscore: apply a TorchScript model to every frame of a video, across MPI ranks.
+// Parses the command line, picks the rank's role, maps exceptions to exit codes:
+// 0 success, 1 runtime failure, 2 usage or config error.
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "vidscore/config.h"
+#include "vidscore/dist/mpi_env.h"
+#include "vidscore/dist/pipeline.h"
+#include "vidscore/error.h"
+
+extern "C" {
+#include <libavutil/log.h>
+}
+
+namespace vidscore {
+namespace {
+
+struct CliOptions {
+  std::string config_path;  // --config
+  JobPaths paths;           // --input, --output
+  bool help = false, version = false, print_config = false;
+};
+
+void print_usage(const Config& d) {
+  std::printf(
+      "usage: vidscore [--config FILE] --input IN --output OUT [options]\n"
+      "       mpirun -np N vidscore ...   (one rank per GPU; rank 0 decodes and encodes)\n"
+      "\n"
+      "Applies a TorchScript model to every frame of IN and writes OUT (.mp4, .mov or .mkv)\n"
+      "with the same frames, timestamps and audio.\n"
+      "\n"
+      "options (override the config file; defaults shown):\n"
+      "  --config FILE        JSON config (see configs/); without it, the defaults below\n"
+      "  --input FILE         video to read (anything FFmpeg reads)\n"
+      "  --output FILE        video to write; never the input\n"
+      "  --model FILE         TorchScript model (model.path)            [%s]\n"
+      "  --device D           auto | cpu | cuda (model.device)          [%s]\n"
+      "  --precision P        fp32 | fp16 (model.precision)             [%s]\n"
+      "  --batch-size N       frames per forward call (model.batch_size) [%d]\n"
+      "  --threads N          intra-op threads per rank, 0 = cores/ranks [%d]\n"
+      "  --crf N              x264 quality, 0-51 (encode.crf)           [%d]\n"
+      "  --preset P           x264 preset (encode.preset)               [%s]\n"
+      "  --chunk-frames N     frames per chunk, 0 = 2 x batch size      [%d]\n"
+      "  --progress M         auto | bar | lines | off                  [%s]\n"
+      "  --print-config       print the effective config as JSON and exit\n"
+      "  --help, --version\n"
+      "\n"
+      "exit codes: 0 done, 1 runtime failure, 2 usage or config error\n",
+      d.model_path.empty() ? "none" : d.model_path.c_str(), d.device.c_str(),
+      d.precision.c_str(), d.batch_size, d.threads, d.crf, d.preset.c_str(), d.chunk_frames,
+      d.progress.c_str());
+}
+
+int parse_int(const std::string& flag, const std::string& v) {
+  try {
+    size_t used = 0;
+    int x = std::stoi(v, &used);
+    if (used == v.size()) return x;
+  } catch (const std::exception&) {
+  }
+  throw UsageError(flag + ": expected an integer, got \"" + v + "\"");
+}
+
+// Parses argv: first the config file, then the overrides on top, each checked by the same
+// validator as the file (so "--device gpu" fails like "device": "gpu" would).
+Config parse_args(int argc, char** argv, CliOptions& cli) {
+  std::vector<std::pair<std::string, std::string>> overrides;
+  const std::vector<std::string> with_value = {
+      "--config", "--input",   "--output",       "--model",        "--device",  "--precision",
+      "--batch-size", "--threads", "--crf", "--preset", "--chunk-frames", "--progress"};
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    std::string value;
+    bool has_inline = false;
+    if (auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+      has_inline = true;
+    }
+    if (a == "--help" || a == "-h") {
+      cli.help = true;
+      continue;
+    }
+    if (a == "--version") {
+      cli.version = true;
+      continue;
+    }
+    if (a == "--print-config") {
+      cli.print_config = true;
+      continue;
+    }
+    if (std::find(with_value.begin(), with_value.end(), a) == with_value.end())
+      throw UsageError("unknown option \"" + a + "\"");
+    if (!has_inline) {
+      if (i + 1 >= argc) throw UsageError(a + " needs a value");
+      value = argv[++i];
+    }
+    if (a == "--config") cli.config_path = value;
+    else if (a == "--input") cli.paths.input = value;
+    else if (a == "--output") cli.paths.output = value;
+    else overrides.emplace_back(a, value);
+  }
+  if (cli.help || cli.version) return Config{};
+
+  nlohmann::json j = nlohmann::json::object();
+  Config c = cli.config_path.empty() ? Config{} : load_config(cli.config_path);
+  j = config_to_json(c);
+  for (const auto& [flag, v] : overrides) {
+    if (flag == "--model") j["model"]["path"] = v;
+    else if (flag == "--device") j["model"]["device"] = v;
+    else if (flag == "--precision") j["model"]["precision"] = v;
+    else if (flag == "--batch-size") j["model"]["batch_size"] = parse_int(flag, v);
+    else if (flag == "--threads") j["model"]["threads"] = parse_int(flag, v);
+    else if (flag == "--crf") j["encode"]["crf"] = parse_int(flag, v);
+    else if (flag == "--preset") j["encode"]["preset"] = v;
+    else if (flag == "--chunk-frames") j["pipeline"]["chunk_frames"] = parse_int(flag, v);
+    else if (flag == "--progress") j["progress"]["mode"] = v;
+  }
+  // Command-line paths are relative to the working directory: no base folder here.
+  return config_from_json(j, "(command line)", "");
+}
+
+}  // namespace
+}  // namespace vidscore
+
+int main(int argc, char** argv) {
+  using namespace vidscore;
+  std::unique_ptr<MpiEnv> env;
+  try {
+    env = std::make_unique<MpiEnv>(&argc, &argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vidscore: error: %s\n", e.what());
+    return 1;
+  }
+  const bool rank0 = env->rank() == 0;
+  av_log_set_level(AV_LOG_ERROR);
+
+  CliOptions cli;
+  Config config;
+  try {
+    config = parse_args(argc, argv, cli);
+    if (cli.help) {
+      if (rank0) print_usage(Config{});
+      return 0;
+    }
+    if (cli.version) {
+      if (rank0) std::printf("vidscore %s\n", VIDSCORE_VERSION);
+      return 0;
+    }
+    if (cli.print_config) {
+      if (rank0) std::printf("%s\n", config_to_json(config).dump(2).c_str());
+      return 0;
+    }
+    validate_config(config);
+  } catch (const UsageError& e) {
+    if (rank0) std::fprintf(stderr, "vidscore: error: %s\n", e.what());
+    return 2;
+  }
+
+  int code = 1;
+  try {
+    return run_job(config, cli.paths, *env);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "vidscore: error: %s\n", e.what());
+    code = 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vidscore: error: %s\n", e.what());
+  }
+  std::fflush(stderr);
+  // Other ranks may be blocked in MPI calls waiting for this one: end them all.
+  if (env->size() > 1) env->abort(code);
+  return code;
+}

@@ -1,0 +1,148 @@
+#include "vidscore/media/video_reader.h"
+
+#include <cmath>
+#include <cstring>
+
+extern "C" {
+#include <libavutil/display.h>
+}
+
+#include "vidscore/error.h"
+
+namespace vidscore {
+namespace {
+
+std::string describe_streams(const AVFormatContext* fmt) {
+  std::string s;
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    const AVCodecParameters* p = fmt->streams[i]->codecpar;
+    const char* type = av_get_media_type_string(p->codec_type);
+    s += (s.empty() ? "" : ", ") + std::to_string(i) + ": " + (type ? type : "unknown") + " " +
+         avcodec_get_name(p->codec_id);
+  }
+  return s.empty() ? "none" : s;
+}
+
+}  // namespace
+
+int64_t VideoInfo::expected_frames() const {
+  if (frame_count > 0) return frame_count;
+  if (duration_s > 0 && frame_rate.num > 0)
+    return static_cast<int64_t>(std::llround(duration_s * av_q2d(frame_rate)));
+  return 0;
+}
+
+VideoReader::VideoReader(const std::string& path)
+    : packet_(make_packet()), frame_(make_frame()), to_rgb_(FrameSize{}) {
+  info_.path = path;
+  AVFormatContext* raw = nullptr;
+  int rc = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
+  if (rc < 0) throw RuntimeError("cannot open input " + path + ": " + av_error_text(rc));
+  fmt_.reset(raw);
+  rc = avformat_find_stream_info(fmt_.get(), nullptr);
+  if (rc < 0) throw RuntimeError("cannot read stream info of " + path + ": " + av_error_text(rc));
+
+  const AVCodec* codec = nullptr;
+  int index = av_find_best_stream(fmt_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+  if (index == AVERROR_STREAM_NOT_FOUND)
+    throw RuntimeError(path + ": no video stream (streams: " + describe_streams(fmt_.get()) + ")");
+  if (index == AVERROR_DECODER_NOT_FOUND || !codec) {
+    int any = av_find_best_stream(fmt_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+    const char* name = any >= 0 ? avcodec_get_name(fmt_->streams[any]->codecpar->codec_id) : "?";
+    throw RuntimeError(path + ": no decoder for video codec " + name);
+  }
+  av_check(index, path + ": cannot select the video stream");
+  AVStream* st = fmt_->streams[index];
+  // Cover art (attached pictures) is not the video.
+  if (st->disposition & AV_DISPOSITION_ATTACHED_PIC)
+    throw RuntimeError(path + ": no video stream, only an attached picture (streams: " +
+                       describe_streams(fmt_.get()) + ")");
+
+  dec_.reset(avcodec_alloc_context3(codec));
+  if (!dec_) throw std::bad_alloc();
+  av_check(avcodec_parameters_to_context(dec_.get(), st->codecpar),
+           path + ": stream " + std::to_string(index));
+  dec_->pkt_timebase = st->time_base;
+  dec_->thread_count = 0;  // FFmpeg picks by core count
+  rc = avcodec_open2(dec_.get(), codec, nullptr);
+  if (rc < 0)
+    throw RuntimeError(path + ": cannot open " + codec->name + " decoder for stream " +
+                       std::to_string(index) + ": " + av_error_text(rc));
+  if (dec_->width <= 0 || dec_->height <= 0)
+    throw RuntimeError(path + ": video stream " + std::to_string(index) + " has no frame size");
+
+  info_.format_name = fmt_->iformat->name;
+  info_.codec_name = codec->name;
+  info_.stream_index = index;
+  info_.size = {dec_->width, dec_->height};
+  info_.time_base = st->time_base;
+  info_.frame_rate = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
+  info_.sample_aspect_ratio = av_guess_sample_aspect_ratio(fmt_.get(), st, nullptr);
+  info_.frame_count = st->nb_frames;
+  if (st->duration != AV_NOPTS_VALUE && st->duration > 0)
+    info_.duration_s = st->duration * av_q2d(st->time_base);
+  else if (fmt_->duration != AV_NOPTS_VALUE && fmt_->duration > 0)
+    info_.duration_s = fmt_->duration / static_cast<double>(AV_TIME_BASE);
+  info_.color = {dec_->colorspace, dec_->color_range, dec_->color_primaries, dec_->color_trc};
+  size_t sd_size = 0;
+  const uint8_t* sd = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &sd_size);
+  if (sd && sd_size >= sizeof(int32_t) * 9) {
+    info_.has_display_matrix = true;
+    std::memcpy(info_.display_matrix.data(), sd, sizeof(int32_t) * 9);
+  }
+  to_rgb_ = ToRgbConverter(info_.size);
+}
+
+bool VideoReader::receive(uint8_t* rgb, int64_t* pts) {
+  int rc = avcodec_receive_frame(dec_.get(), frame_.get());
+  if (rc == AVERROR(EAGAIN)) return false;
+  if (rc == AVERROR_EOF) {
+    finished_ = true;
+    return false;
+  }
+  av_check(rc, info_.path + ": decoding video stream " + std::to_string(info_.stream_index));
+  int64_t t = frame_->best_effort_timestamp;
+  if (t == AV_NOPTS_VALUE) t = frame_->pts;
+  // Frames without any timestamp, or out of order ones, continue the sequence: the encoder
+  // needs strictly increasing pts.
+  if (t == AV_NOPTS_VALUE || (last_pts_ != AV_NOPTS_VALUE && t <= last_pts_)) {
+    int64_t step = 1;
+    if (info_.frame_rate.num > 0)
+      step = std::max<int64_t>(1, av_rescale_q(1, av_inv_q(info_.frame_rate), info_.time_base));
+    t = last_pts_ == AV_NOPTS_VALUE ? 0 : last_pts_ + step;
+  }
+  last_pts_ = t;
+  to_rgb_.convert(*frame_, rgb);
+  av_frame_unref(frame_.get());
+  *pts = t;
+  ++frames_read_;
+  return true;
+}
+
+bool VideoReader::read(uint8_t* rgb, int64_t* pts) {
+  while (!finished_) {
+    if (receive(rgb, pts)) return true;
+    if (finished_) break;
+    if (draining_) continue;
+    int rc = av_read_frame(fmt_.get(), packet_.get());
+    if (rc == AVERROR_EOF) {
+      draining_ = true;
+      av_check(avcodec_send_packet(dec_.get(), nullptr), info_.path + ": flushing the decoder");
+      continue;
+    }
+    if (rc < 0) throw RuntimeError(info_.path + ": read error: " + av_error_text(rc));
+    if (packet_->stream_index == info_.stream_index) {
+      rc = avcodec_send_packet(dec_.get(), packet_.get());
+      // Damaged packets: decoders report and resync; only lasting failures are fatal.
+      if (rc < 0 && rc != AVERROR(EAGAIN) && rc != AVERROR_INVALIDDATA) {
+        av_packet_unref(packet_.get());
+        throw RuntimeError(info_.path + ": decoding video stream " +
+                           std::to_string(info_.stream_index) + ": " + av_error_text(rc));
+      }
+    }
+    av_packet_unref(packet_.get());
+  }
+  return false;
+}
+
+}  // namespace vidscore

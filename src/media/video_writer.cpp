@@ -1,0 +1,209 @@
+#include "vidscore/media/video_writer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+extern "C" {
+#include <libavutil/opt.h>
+}
+
+#include "vidscore/error.h"
+
+namespace vidscore {
+namespace {
+
+namespace fs = std::filesystem;
+
+// "dir/name.mp4" -> "dir/name.mp4.partial-<pid>"; the muxer is chosen from the final name.
+std::string temp_name_for(const std::string& final_path) {
+  return final_path + ".partial-" + std::to_string(::getpid());
+}
+
+AVPixelFormat pick_pix_fmt(const std::string& wanted, FrameSize size) {
+  if (wanted == "yuv444p") return AV_PIX_FMT_YUV444P;
+  if (wanted == "yuv420p") {
+    if (size.width % 2 || size.height % 2)
+      throw UsageError("pix_fmt yuv420p needs even frame sides, the video is " +
+                       std::to_string(size.width) + "x" + std::to_string(size.height) +
+                       "; use \"auto\" or \"yuv444p\"");
+    return AV_PIX_FMT_YUV420P;
+  }
+  // 4:2:0 halves chroma in both directions, so odd sides would lose a row or column.
+  return (size.width % 2 || size.height % 2) ? AV_PIX_FMT_YUV444P : AV_PIX_FMT_YUV420P;
+}
+
+void set_codec_option(AVCodecContext* enc, const char* key, const std::string& value,
+                      std::vector<std::string>& notes) {
+  int rc = av_opt_set(enc->priv_data, key, value.c_str(), 0);
+  if (rc == AVERROR_OPTION_NOT_FOUND)
+    notes.push_back(std::string("encoder ") + enc->codec->name + " has no option \"" + key +
+                    "\"; ignored");
+  else
+    av_check(rc, std::string("encoder option ") + key + "=" + value);
+}
+
+}  // namespace
+
+VideoWriter::VideoWriter(const std::string& output_path, const VideoInfo& video,
+                         const WriterOptions& opts)
+    : final_path_(output_path),
+      temp_path_(temp_name_for(output_path)),
+      video_(video),
+      yuv_(make_frame()),
+      packet_(make_packet()) {
+  const AVOutputFormat* ofmt = av_guess_format(nullptr, output_path.c_str(), nullptr);
+  if (!ofmt)
+    throw UsageError("output " + output_path +
+                     ": cannot tell the container from the extension (use .mp4, .mov or .mkv)");
+  AVFormatContext* raw = nullptr;
+  av_check(avformat_alloc_output_context2(&raw, ofmt, nullptr, temp_path_.c_str()),
+           "output " + output_path);
+  out_.reset(raw);
+
+  const AVCodec* codec = avcodec_find_encoder_by_name(opts.codec.c_str());
+  if (!codec || codec->type != AVMEDIA_TYPE_VIDEO)
+    throw UsageError("video encoder \"" + opts.codec + "\" is not available in this FFmpeg");
+  if (avformat_query_codec(ofmt, codec->id, FF_COMPLIANCE_NORMAL) != 1)
+    throw UsageError("output " + output_path + ": the " + ofmt->name + " container cannot hold " +
+                     avcodec_get_name(codec->id) + " video (use .mp4, .mov or .mkv)");
+
+  enc_.reset(avcodec_alloc_context3(codec));
+  if (!enc_) throw std::bad_alloc();
+  AVCodecContext* e = enc_.get();
+  e->width = video.size.width;
+  e->height = video.size.height;
+  e->pix_fmt = pick_pix_fmt(opts.pix_fmt, video.size);
+  e->time_base = video.time_base;  // frames keep their source pts: VFR stays VFR
+  if (video.frame_rate.num > 0) e->framerate = video.frame_rate;  // rate control hint only
+  e->sample_aspect_ratio = video.sample_aspect_ratio;
+  e->color_primaries = video.color.primaries;
+  e->color_trc = video.color.transfer;
+  e->colorspace = video.color.space;
+  e->color_range = video.color.range == AVCOL_RANGE_JPEG ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG;
+  e->thread_count = 0;
+  if (ofmt->flags & AVFMT_GLOBALHEADER) e->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  if (std::string(codec->name) == "libx264" || std::string(codec->name) == "libx265") {
+    set_codec_option(e, "preset", opts.preset, notes_);
+    set_codec_option(e, "crf", std::to_string(opts.crf), notes_);
+  }
+  int rc = avcodec_open2(e, codec, nullptr);
+  if (rc < 0)
+    throw RuntimeError("cannot open " + opts.codec + " encoder for " +
+                       std::to_string(video.size.width) + "x" + std::to_string(video.size.height) +
+                       " " + av_get_pix_fmt_name(e->pix_fmt) + ": " + av_error_text(rc));
+  if (video.frame_rate.num > 0)
+    frame_duration_ =
+        std::max<int64_t>(1, av_rescale_q(1, av_inv_q(video.frame_rate), e->time_base));
+
+  stream_ = avformat_new_stream(out_.get(), nullptr);
+  if (!stream_) throw std::bad_alloc();
+  av_check(avcodec_parameters_from_context(stream_->codecpar, e), "output video stream");
+  stream_->time_base = e->time_base;
+  stream_->avg_frame_rate = video.frame_rate;
+  stream_->sample_aspect_ratio = video.sample_aspect_ratio;
+  if (video.has_display_matrix) {
+    uint8_t* sd = av_stream_new_side_data(stream_, AV_PKT_DATA_DISPLAYMATRIX, sizeof(int32_t) * 9);
+    if (!sd) throw std::bad_alloc();
+    std::memcpy(sd, video.display_matrix.data(), sizeof(int32_t) * 9);
+  }
+
+  copier_ = std::make_unique<StreamCopier>(video.path, video.stream_index, out_.get(), opts);
+
+  yuv_->format = e->pix_fmt;
+  yuv_->width = e->width;
+  yuv_->height = e->height;
+  av_check(av_frame_get_buffer(yuv_.get(), 0), "video frame buffer");
+  from_rgb_ = std::make_unique<FromRgbConverter>(video.size, e->pix_fmt, video.color);
+
+  if (!(ofmt->flags & AVFMT_NOFILE)) {
+    rc = avio_open(&out_->pb, temp_path_.c_str(), AVIO_FLAG_WRITE);
+    if (rc < 0)
+      throw RuntimeError("cannot write " + temp_path_ + " (for " + output_path +
+                         "): " + av_error_text(rc));
+  }
+  rc = avformat_write_header(out_.get(), nullptr);
+  header_written_ = true;  // from here on the file exists and must be cleaned up on failure
+  av_check(rc, "output " + output_path + ": writing the header");
+}
+
+VideoWriter::~VideoWriter() {
+  if (finished_) return;
+  // Failure path: close what is open and remove the partial file. Never throws.
+  out_.reset();
+  if (header_written_ || fs::exists(temp_path_)) std::remove(temp_path_.c_str());
+}
+
+std::vector<std::string> VideoWriter::notes() const {
+  std::vector<std::string> all = notes_;
+  all.insert(all.end(), copier_->notes().begin(), copier_->notes().end());
+  return all;
+}
+
+WriterStats VideoWriter::stats() const {
+  WriterStats s = stats_;
+  s.copied = copier_->stats();
+  return s;
+}
+
+namespace {
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+void VideoWriter::drain() {
+  for (;;) {
+    int rc = avcodec_receive_packet(enc_.get(), packet_.get());
+    if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
+    av_check(rc, "encoding video");
+    if (packet_->duration <= 0) packet_->duration = frame_duration_;
+    // Audio up to this packet's decode time goes first, so the file interleaves.
+    auto t0 = std::chrono::steady_clock::now();
+    int64_t ts = packet_->dts != AV_NOPTS_VALUE ? packet_->dts : packet_->pts;
+    copier_->write_until(ts * av_q2d(enc_->time_base));
+    av_packet_rescale_ts(packet_.get(), enc_->time_base, stream_->time_base);
+    packet_->stream_index = stream_->index;
+    av_check(av_interleaved_write_frame(out_.get(), packet_.get()), "writing video");
+    stats_.mux_s += seconds_since(t0);
+  }
+}
+
+void VideoWriter::write(const uint8_t* rgb, int64_t pts) {
+  VIDSCORE_ASSERT(!finished_);
+  VIDSCORE_ASSERT(last_pts_ == AV_NOPTS_VALUE || pts > last_pts_);
+  auto t0 = std::chrono::steady_clock::now();
+  double mux_before = stats_.mux_s;
+  av_check(av_frame_make_writable(yuv_.get()), "video frame buffer");
+  from_rgb_->convert(rgb, *yuv_);
+  yuv_->pts = pts;
+  av_check(avcodec_send_frame(enc_.get(), yuv_.get()), "encoding video");
+  last_pts_ = pts;
+  ++stats_.frames_written;
+  stats_.video_end_s = (pts + frame_duration_) * av_q2d(enc_->time_base);
+  drain();
+  stats_.encode_s += seconds_since(t0) - (stats_.mux_s - mux_before);
+}
+
+void VideoWriter::finish() {
+  VIDSCORE_ASSERT(!finished_);
+  av_check(avcodec_send_frame(enc_.get(), nullptr), "flushing the video encoder");
+  drain();
+  auto t0 = std::chrono::steady_clock::now();
+  copier_->finish();
+  av_check(av_write_trailer(out_.get()), "output " + final_path_ + ": writing the trailer");
+  stats_.mux_s += seconds_since(t0);
+  out_.reset();  // closes the file
+  std::error_code ec;
+  fs::rename(temp_path_, final_path_, ec);
+  if (ec) {
+    std::remove(temp_path_.c_str());
+    throw RuntimeError("cannot rename " + temp_path_ + " to " + final_path_ + ": " + ec.message());
+  }
+  finished_ = true;
+}
+
+}  // namespace vidscore

@@ -1,0 +1,63 @@
+#include "vidscore/model/model.h"
+
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include <torch/torch.h>
+
+#include "vidscore/error.h"
+
+namespace vidscore {
+
+torch::Device pick_device(const std::string& wanted, int local_rank) {
+  bool cuda = torch::cuda::is_available();
+  if (wanted == "cpu" || (wanted == "auto" && !cuda)) return torch::Device(torch::kCPU);
+  if (!cuda)
+    throw UsageError(
+        "device \"cuda\" requested but no CUDA GPU is visible (or this libtorch is CPU-only); "
+        "use --device cpu or auto");
+  int count = static_cast<int>(torch::cuda::device_count());
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % count));
+}
+
+int pick_threads(int configured, int local_size) {
+  if (configured > 0) return configured;
+  int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(1, cores / std::max(1, local_size));
+}
+
+Model::Model(const std::string& path, torch::Device device, bool fp16)
+    : path_(path), device_(device), fp16_(fp16) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw UsageError("model " + path + ": " +
+                     (std::filesystem::exists(path, ec) ? "not a regular file"
+                                                        : "No such file or directory"));
+  try {
+    module_ = torch::jit::load(path, device);
+  } catch (const c10::Error& e) {
+    // torch's text spans many lines with a C++ backtrace; its first line says what failed.
+    std::string what = e.what_without_backtrace();
+    what = what.substr(0, what.find('\n'));
+    throw UsageError("model " + path + ": not a loadable TorchScript file (" + what + ")");
+  }
+  module_.eval();
+  if (fp16_) module_.to(torch::kHalf);
+}
+
+torch::jit::IValue Model::forward(const torch::Tensor& batch) {
+  std::vector<torch::jit::IValue> inputs{fp16_ ? batch.to(torch::kHalf) : batch};
+  return module_.forward(inputs);
+}
+
+std::string describe_output(const torch::jit::IValue& v) {
+  if (v.isTensor()) {
+    std::ostringstream s;
+    s << "a tensor of shape " << v.toTensor().sizes();
+    return s.str();
+  }
+  return "a " + v.tagKind();
+}
+
+}  // namespace vidscore

@@ -1,0 +1,88 @@
+#include "vidscore/model/style_task.h"
+
+#include <chrono>
+
+#include <torch/torch.h>
+
+#include "vidscore/error.h"
+
+namespace vidscore {
+namespace {
+
+torch::Tensor channel_vector(const std::array<double, 3>& v, const torch::TensorOptions& opts) {
+  return torch::tensor({v[0], v[1], v[2]}, opts.dtype(torch::kFloat)).view({1, 3, 1, 1});
+}
+
+bool is_identity(const ModelInput& in) {
+  return in.scale == 1.0 && in.mean == std::array<double, 3>{0, 0, 0} &&
+         in.std == std::array<double, 3>{1, 1, 1};
+}
+
+// Reflect padding needs the pad to be smaller than the side; tiny frames fall back to
+// replicating the edge.
+torch::Tensor pad_to_multiple(const torch::Tensor& x, int multiple) {
+  int64_t h = x.size(2), w = x.size(3);
+  int64_t ph = (multiple - h % multiple) % multiple, pw = (multiple - w % multiple) % multiple;
+  if (ph == 0 && pw == 0) return x;
+  if (ph < h && pw < w) return torch::reflection_pad2d(x, {0, pw, 0, ph});
+  return torch::replication_pad2d(x, {0, pw, 0, ph});
+}
+
+}  // namespace
+
+StyleTask::StyleTask(const Config& config, torch::Device device)
+    : config_(config), model_(config.model_path, device, config.precision == "fp16") {}
+
+void StyleTask::run_batch(uint8_t* pixels, int frames, FrameSize size) {
+  const int64_t h = size.height, w = size.width;
+  auto cpu_u8 = torch::from_blob(pixels, {frames, h, w, 3}, torch::kUInt8);
+  torch::Tensor x = cpu_u8.to(model_.device()).permute({0, 3, 1, 2}).to(torch::kFloat);
+  const ModelInput& in = config_.input;
+  if (in.bgr) x = x.flip(1);
+  if (!is_identity(in)) {
+    x = x * in.scale;
+    x = (x - channel_vector(in.mean, x.options())) / channel_vector(in.std, x.options());
+  }
+  x = pad_to_multiple(x.contiguous(), config_.pad_multiple);
+
+  torch::jit::IValue out = model_.forward(x);
+  if (!out.isTensor())
+    throw RuntimeError("model " + model_.path() + ": output does not fit task \"style\": expected "
+                       "a [B,3,H,W] tensor, got " + describe_output(out));
+  torch::Tensor y = out.toTensor();
+  if (y.dim() != 4 || y.size(0) != frames || y.size(1) != 3)
+    throw RuntimeError("model " + model_.path() + ": output does not fit task \"style\": expected "
+                       "a tensor of shape [" + std::to_string(frames) + ", 3, H, W], got " +
+                       describe_output(out));
+  y = y.to(torch::kFloat);
+  if (y.size(2) == x.size(2) && y.size(3) == x.size(3)) {
+    y = y.slice(2, 0, h).slice(3, 0, w);
+  } else {
+    // A model that changes the size: resize its output back to the frame.
+    namespace F = torch::nn::functional;
+    y = F::interpolate(y, F::InterpolateFuncOptions()
+                              .size(std::vector<int64_t>{h, w})
+                              .mode(torch::kBilinear)
+                              .align_corners(false));
+  }
+  // The output is in the input's range: undo the scale (mean/std only shape the input).
+  if (in.scale != 1.0) y = y / in.scale;
+  if (in.bgr) y = y.flip(1);
+  y = y.clamp(0, 255).round_().to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous().cpu();
+  std::memcpy(pixels, y.data_ptr<uint8_t>(), static_cast<size_t>(frames) * size.rgb_bytes());
+}
+
+void StyleTask::process(Chunk& chunk) {
+  c10::InferenceMode guard;
+  auto t0 = std::chrono::steady_clock::now();
+  const int batch = config_.batch_size;
+  for (int i = 0; i < chunk.count(); i += batch) {
+    int n = std::min(batch, chunk.count() - i);
+    run_batch(chunk.frame(i), n, chunk.size);
+  }
+  timings_.inference_s +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  timings_.frames += chunk.count();
+}
+
+}  // namespace vidscore
