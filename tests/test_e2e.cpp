@@ -1,0 +1,177 @@
+// End to end through the real binary on clips generated with the ffmpeg CLI, with models the
+// tests build themselves. Outputs are checked with ffprobe/ffmpeg, not with vidscore's reader.
+#include <catch2/catch.hpp>
+
+extern "C" {
+#include <libavutil/display.h>
+}
+
+#include "support.h"
+#include "vidscore/ffmpeg_raii.h"
+
+using namespace vidscore::test;
+
+namespace {
+
+// 161x97 (odd sides), 30000/1001 fps, 45 frames of moving pattern, AAC audio.
+std::string make_odd_clip(const TempDir& dir) {
+  std::string clip = dir.path("odd.mp4");
+  ffmpeg("-f lavfi -i testsrc2=size=160x96:rate=30000/1001:duration=1.5015 -f lavfi "
+         "-i sine=frequency=440:sample_rate=44100:duration=1.5 -vf scale=161:97 "
+         "-pix_fmt yuv444p -c:v libx264 -crf 10 -c:a aac -b:a 96k " + quote(clip));
+  return clip;
+}
+
+// Same size, same frame count, same timestamps. Matroska shifts a whole file so no timestamp is
+// negative (AAC priming makes audio start before 0), so there timestamps are compared relative
+// to the first frame.
+void check_same_timing(const std::string& in, const std::string& out, bool relative = false) {
+  VideoProbe a = probe_video(in), b = probe_video(out);
+  CHECK(b.codec == "h264");
+  CHECK(a.width == b.width);
+  CHECK(a.height == b.height);
+  REQUIRE(a.frame_times.size() == b.frame_times.size());
+  for (size_t i = 0; i < a.frame_times.size(); ++i) {
+    INFO("frame " << i);
+    double shift = relative ? b.frame_times[0] - a.frame_times[0] : 0.0;
+    CHECK(b.frame_times[i] - shift == Approx(a.frame_times[i]).margin(1e-3));
+  }
+}
+
+// Stream-copies `in` to `out`, tagging the video with a display matrix rotating by `degrees`
+// (FFmpeg 5.1's CLI has no option for it).
+void remux_with_rotation(const std::string& in, const std::string& out, double degrees) {
+  using namespace vidscore;
+  AVFormatContext* raw = nullptr;
+  REQUIRE(avformat_open_input(&raw, in.c_str(), nullptr, nullptr) == 0);
+  InputFormatPtr ifmt(raw);
+  REQUIRE(avformat_find_stream_info(ifmt.get(), nullptr) >= 0);
+  raw = nullptr;
+  REQUIRE(avformat_alloc_output_context2(&raw, nullptr, nullptr, out.c_str()) >= 0);
+  OutputFormatPtr ofmt(raw);
+  for (unsigned i = 0; i < ifmt->nb_streams; ++i) {
+    AVStream* st = avformat_new_stream(ofmt.get(), nullptr);
+    REQUIRE(avcodec_parameters_copy(st->codecpar, ifmt->streams[i]->codecpar) >= 0);
+    st->codecpar->codec_tag = 0;
+    st->time_base = ifmt->streams[i]->time_base;
+    if (st->codecpar->codec_type == AVMEDIA_TYPE_VIDEO) {
+      auto* m = reinterpret_cast<int32_t*>(
+          av_stream_new_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, sizeof(int32_t) * 9));
+      REQUIRE(m != nullptr);
+      av_display_rotation_set(m, degrees);
+    }
+  }
+  REQUIRE(avio_open(&ofmt->pb, out.c_str(), AVIO_FLAG_WRITE) >= 0);
+  REQUIRE(avformat_write_header(ofmt.get(), nullptr) >= 0);
+  PacketPtr pkt = make_packet();
+  while (av_read_frame(ifmt.get(), pkt.get()) >= 0) {
+    av_packet_rescale_ts(pkt.get(), ifmt->streams[pkt->stream_index]->time_base,
+                         ofmt->streams[pkt->stream_index]->time_base);
+    REQUIRE(av_interleaved_write_frame(ofmt.get(), pkt.get()) >= 0);
+  }
+  REQUIRE(av_write_trailer(ofmt.get()) >= 0);
+}
+
+}  // namespace
+
+TEST_CASE("invert model on an odd-sized NTSC-rate clip", "[e2e]") {
+  TempDir dir;
+  std::string clip = make_odd_clip(dir);
+  std::string model = dir.path("invert.ts.pt");
+  save_filter("invert", model);
+  std::string out = dir.path("out.mp4");
+  auto r = run_vidscore("--model " + quote(model) + " --input " + quote(clip) + " --output " +
+                        quote(out) + " --crf 4 --batch-size 3");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("done: 45 frames in, 45 frames out"));
+
+  check_same_timing(clip, out);
+  CHECK(audio_packets_md5(out) == audio_packets_md5(clip));
+  CHECK(audio_packet_count(out) == audio_packet_count(clip));
+
+  auto in_frames = decode_rgb(clip, 161, 97);
+  auto out_frames = decode_rgb(out, 161, 97);
+  REQUIRE(in_frames.size() == 45);
+  REQUIRE(out_frames.size() == 45);
+  for (size_t i = 0; i < in_frames.size(); ++i) {
+    std::vector<uint8_t> expected(in_frames[i].size());
+    for (size_t k = 0; k < expected.size(); ++k) expected[k] = 255 - in_frames[i][k];
+    INFO("frame " << i);
+    CHECK(psnr(expected, out_frames[i]) >= 35.0);
+  }
+  CHECK(files_with_prefix(dir.path(""), "out.mp4.partial").empty());
+}
+
+TEST_CASE("containers, audio layouts and metadata", "[e2e]") {
+  TempDir dir;
+  std::string model = dir.path("identity.ts.pt");
+  save_filter("identity", model);
+
+  SECTION("audio as stream 0, MKV output keeps audio packets") {
+    std::string clip = dir.path("a0.mp4");
+    ffmpeg("-f lavfi -i sine=frequency=300:sample_rate=48000 -f lavfi "
+           "-i testsrc2=size=128x72:rate=25 -t 1 -map 0:a -map 1:v -c:v libx264 -c:a aac " +
+           quote(clip));
+    REQUIRE(stream_types(clip) == std::vector<std::string>{"audio", "video"});
+    std::string out = dir.path("a0.mkv");
+    auto r = run_vidscore("--model " + quote(model) + " --input " + quote(clip) + " --output " +
+                          quote(out));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    check_same_timing(clip, out, /*relative=*/true);
+    CHECK(audio_packets_md5(out) == audio_packets_md5(clip));
+  }
+
+  SECTION("variable frame rate stays variable") {
+    std::string clip = dir.path("vfr.mp4");
+    // 30 frames at 25 fps, with a 0.5 s gap after frame 10 and a 3 fps stretch at the end.
+    ffmpeg("-f lavfi -i testsrc2=size=128x72:rate=25 -frames:v 30 "
+           "-vf \"setpts='(N/25 + gt(N,10)*0.5 + gt(N,20)*(N-20)*0.3)/TB'\" -fps_mode passthrough "
+           "-c:v libx264 -video_track_timescale 1000 " + quote(clip));
+    auto in = probe_video(clip);
+    REQUIRE(in.frame_times.size() == 30);
+    REQUIRE(in.frame_times[11] - in.frame_times[10] > 0.5);
+    std::string out = dir.path("vfr_out.mp4");
+    auto r = run_vidscore("--model " + quote(model) + " --input " + quote(clip) + " --output " +
+                          quote(out));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    check_same_timing(clip, out);
+  }
+
+  SECTION("rotation and colour tags are carried over") {
+    std::string plain = dir.path("plain.mp4"), clip = dir.path("rot.mp4");
+    ffmpeg("-f lavfi -i testsrc2=size=128x72:rate=25 -t 0.4 -c:v libx264 -colorspace bt709 "
+           "-color_primaries bt709 -color_trc bt709 " + quote(plain));
+    remux_with_rotation(plain, clip, 90);
+    std::string out = dir.path("rot_out.mp4");
+    auto r = run_vidscore("--model " + quote(model) + " --input " + quote(clip) + " --output " +
+                          quote(out));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    auto tags = run("ffprobe -v error -select_streams v:0 -show_entries "
+                    "stream=color_space,color_primaries,color_transfer:stream_side_data=rotation "
+                    "-of default=nw=1 " + quote(out)).output;
+    CHECK_THAT(tags, Catch::Contains("color_space=bt709") &&
+                         Catch::Contains("color_primaries=bt709") &&
+                         Catch::Contains("color_transfer=bt709") &&
+                         Catch::Contains("rotation=-90"));
+  }
+
+  SECTION("Vorbis audio into MP4 is re-encoded to AAC, and said so") {
+    std::string clip = dir.path("v.webm");
+    ffmpeg("-f lavfi -i testsrc2=size=128x72:rate=25 -f lavfi -i sine=sample_rate=48000 -t 1 "
+           "-c:v libvpx -b:v 200k -c:a libvorbis " + quote(clip));
+    std::string out = dir.path("v.mp4");
+    auto r = run_vidscore("--model " + quote(model) + " --input " + quote(clip) + " --output " +
+                          quote(out));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.output, Catch::Contains("audio stream 1 (vorbis) re-encoded as aac"));
+    auto codecs = run("ffprobe -v error -show_entries stream=codec_name -of csv=p=0 " + quote(out));
+    CHECK(codecs.output == "h264\naac\n");
+    CHECK(stream_end_time(out, "audio") == Approx(1.0).margin(0.05));
+    check_same_timing(clip, out);
+  }
+}

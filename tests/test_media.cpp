@@ -1,0 +1,129 @@
+// Media module: RGB <-> YUV conversion, the reader's colour handling and metadata.
+#include <cmath>
+
+#include <catch2/catch.hpp>
+
+#include "support.h"
+#include "vidscore/media/converter.h"
+#include "vidscore/media/video_reader.h"
+
+using namespace vidscore;
+
+namespace {
+
+// A smooth test image with some detail: gradients plus a soft circle.
+std::vector<uint8_t> test_image(FrameSize s) {
+  std::vector<uint8_t> img(s.rgb_bytes());
+  for (int y = 0; y < s.height; ++y)
+    for (int x = 0; x < s.width; ++x) {
+      uint8_t* p = &img[(static_cast<size_t>(y) * s.width + x) * 3];
+      double d = std::hypot(x - s.width / 2.0, y - s.height / 2.0) / s.width;
+      p[0] = static_cast<uint8_t>(255.0 * x / (s.width - 1));
+      p[1] = static_cast<uint8_t>(255.0 * y / (s.height - 1));
+      p[2] = static_cast<uint8_t>(std::clamp(255.0 * (1.0 - 2 * d), 0.0, 255.0));
+    }
+  return img;
+}
+
+std::vector<uint8_t> round_trip(const std::vector<uint8_t>& rgb, FrameSize s, AVPixelFormat fmt,
+                                ColorTags tags) {
+  FramePtr yuv = make_frame();
+  yuv->format = fmt;
+  yuv->width = s.width;
+  yuv->height = s.height;
+  REQUIRE(av_frame_get_buffer(yuv.get(), 0) == 0);
+  FromRgbConverter(s, fmt, tags).convert(rgb.data(), *yuv);
+  yuv->colorspace = tags.space;
+  yuv->color_range = tags.range;
+  std::vector<uint8_t> back(s.rgb_bytes());
+  ToRgbConverter to(s);
+  to.convert(*yuv, back.data());
+  return back;
+}
+
+}  // namespace
+
+TEST_CASE("RGB -> YUV -> RGB round trip", "[unit][media]") {
+  FrameSize s{161, 97};
+  auto img = test_image(s);
+  for (AVColorSpace space : {AVCOL_SPC_BT470BG, AVCOL_SPC_BT709, AVCOL_SPC_BT2020_NCL}) {
+    for (AVColorRange range : {AVCOL_RANGE_MPEG, AVCOL_RANGE_JPEG}) {
+      ColorTags tags{space, range};
+      INFO("space " << av_color_space_name(space) << " range " << av_color_range_name(range));
+      CHECK(test::psnr(img, round_trip(img, s, AV_PIX_FMT_YUV444P, tags)) > 42.0);
+      FrameSize even{160, 96};
+      auto img2 = test_image(even);
+      CHECK(test::psnr(img2, round_trip(img2, even, AV_PIX_FMT_YUV420P, tags)) > 35.0);
+    }
+  }
+}
+
+TEST_CASE("RGB -> YUV uses the tagged matrix and range", "[unit][media]") {
+  FrameSize s{16, 16};
+  std::vector<uint8_t> rgb(s.rgb_bytes());
+  for (size_t i = 0; i < rgb.size(); i += 3) rgb[i] = 192, rgb[i + 1] = 48, rgb[i + 2] = 32;
+  auto luma = [&](ColorTags tags) {
+    FramePtr yuv = make_frame();
+    yuv->format = AV_PIX_FMT_YUV444P;
+    yuv->width = s.width;
+    yuv->height = s.height;
+    REQUIRE(av_frame_get_buffer(yuv.get(), 0) == 0);
+    FromRgbConverter(s, AV_PIX_FMT_YUV444P, tags).convert(rgb.data(), *yuv);
+    return int(yuv->data[0][5 * yuv->linesize[0] + 5]);
+  };
+  double y601 = 0.299 * 192 + 0.587 * 48 + 0.114 * 32, y709 = 0.2126 * 192 + 0.7152 * 48 + 0.0722 * 32;
+  CHECK(std::abs(luma({AVCOL_SPC_BT709, AVCOL_RANGE_MPEG}) - (16 + 219 * y709 / 255)) <= 1.0);
+  CHECK(std::abs(luma({AVCOL_SPC_BT470BG, AVCOL_RANGE_MPEG}) - (16 + 219 * y601 / 255)) <= 1.0);
+  CHECK(std::abs(luma({AVCOL_SPC_BT709, AVCOL_RANGE_JPEG}) - y709) <= 1.0);
+}
+
+TEST_CASE("reader decodes to the right colours for the clip's matrix", "[unit][media]") {
+  test::TempDir dir;
+  // The same RGB colour encoded with three matrix/range combinations: each must decode back.
+  struct Case {
+    const char* name;
+    const char* args;
+  } cases[] = {
+      {"bt601", "-vf scale=out_color_matrix=bt601:out_range=tv,format=yuv420p -colorspace smpte170m"},
+      {"bt709", "-vf scale=out_color_matrix=bt709:out_range=tv,format=yuv420p -colorspace bt709"},
+      {"bt709-full",
+       "-vf scale=out_color_matrix=bt709:out_range=pc,format=yuv420p -colorspace bt709 -color_range pc"},
+  };
+  for (const auto& c : cases) {
+    std::string clip = dir.path(std::string(c.name) + ".mp4");
+    test::ffmpeg("-f lavfi -i color=c=0xC03020:size=64x48:rate=10:duration=0.5 " +
+                 std::string(c.args) + " -c:v libx264 -qp 0 " + test::quote(clip));
+    VideoReader reader(clip);
+    REQUIRE(reader.info().size == FrameSize{64, 48});
+    std::vector<uint8_t> rgb(reader.info().size.rgb_bytes());
+    int64_t pts = 0;
+    REQUIRE(reader.read(rgb.data(), &pts));
+    INFO(c.name << ": got " << int(rgb[0]) << "," << int(rgb[1]) << "," << int(rgb[2]));
+    CHECK(std::abs(rgb[0] - 192) <= 3);
+    CHECK(std::abs(rgb[1] - 48) <= 3);
+    CHECK(std::abs(rgb[2] - 32) <= 3);
+  }
+}
+
+TEST_CASE("reader metadata, timestamps and frame count", "[unit][media]") {
+  test::TempDir dir;
+  std::string clip = dir.path("c.mkv");
+  test::ffmpeg("-f lavfi -i testsrc2=size=96x64:rate=30000/1001:duration=1 -c:v libx264 " +
+               test::quote(clip));
+  VideoReader reader(clip);
+  const VideoInfo& info = reader.info();
+  CHECK(info.codec_name == "h264");
+  CHECK(info.frame_rate.num == 30000);
+  CHECK(info.frame_rate.den == 1001);
+  std::vector<uint8_t> rgb(info.size.rgb_bytes());
+  int64_t pts = 0, last = -1;
+  int n = 0;
+  while (reader.read(rgb.data(), &pts)) {
+    CHECK(pts > last);
+    last = pts;
+    ++n;
+  }
+  auto probe = test::probe_video(clip);
+  CHECK(n == static_cast<int>(probe.frame_times.size()));
+  CHECK(n == 30);
+}
