@@ -46,17 +46,37 @@ Model::Model(const std::string& path, torch::Device device, bool fp16)
   if (fp16_) module_.to(torch::kHalf);
 }
 
+namespace {
+// torch's messages carry a TorchScript traceback; the last line names the error itself.
+std::string last_line(const std::string& text) {
+  size_t end = text.find_last_not_of(" \n");
+  if (end == std::string::npos) return text;
+  size_t start = text.find_last_of('\n', end);
+  return text.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
+}
+}  // namespace
+
 torch::jit::IValue Model::forward(const torch::Tensor& batch) {
   std::vector<torch::jit::IValue> inputs{fp16_ ? batch.to(torch::kHalf) : batch};
-  return module_.forward(inputs);
+  try {
+    return module_.forward(inputs);
+  } catch (const c10::Error& e) {
+    throw RuntimeError("model " + path_ + ": forward failed on a batch of shape " +
+                       shape_string(batch) + ": " +
+                       last_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    throw RuntimeError("model " + path_ + ": forward failed: " + last_line(e.what()));
+  }
+}
+
+std::string shape_string(const torch::Tensor& t) {
+  std::ostringstream s;
+  s << t.sizes();
+  return s.str();
 }
 
 std::string describe_output(const torch::jit::IValue& v) {
-  if (v.isTensor()) {
-    std::ostringstream s;
-    s << "a tensor of shape " << v.toTensor().sizes();
-    return s.str();
-  }
+  if (v.isTensor()) return "a tensor of shape " + shape_string(v.toTensor());
   return "a " + v.tagKind();
 }
 

@@ -36,7 +36,9 @@ class Model {
   torch::jit::Module module_;
 };
 
-// "[4, 3, 240, 320]", or the type name for non-tensors: for messages.
+// "[4, 3, 240, 320]": for messages.
+std::string shape_string(const torch::Tensor& t);
+// "a tensor of shape [4, 3, 240, 320]", or "a Tuple" etc. for non-tensors: for messages.
 std::string describe_output(const torch::jit::IValue& v);
 
 }  // namespace vidscore
