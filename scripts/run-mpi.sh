@@ -8,7 +8,7 @@
 #   MPIRUN_ARGS   extra launcher options, split on spaces (e.g. "--report-bindings")
 # With Open MPI it adds --bind-to none (so each rank's torch threads are not pinned to one core),
 # --oversubscribe when NP exceeds the cores here, and the run-as-root variables when run as root.
-# The exit status is vidscore's (0 done, 1 runtime failure, 2 usage or config error).
+# Exit status: mpirun's, i.e. the first non-zero vidscore status (1 runtime, 2 usage/config).
 set -euo pipefail
 
 usage() {

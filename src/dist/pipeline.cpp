@@ -1,5 +1,7 @@
 #include "vidscore/dist/pipeline.h"
 
+#include <sys/resource.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -394,7 +396,6 @@ class Coordinator {
   }
 
   void print_summary() {
-    const VideoInfo& info = reader_.info();
     WriterStats ws = writer_.stats();
     inference_by_rank_[0] = task_.timings().inference_s;
     std::fprintf(stderr, "vidscore: done: %lld frames in, %lld frames out, %.1f fps in %.2f s -> %s\n",
@@ -421,9 +422,12 @@ class Coordinator {
                    ws.video_end_s, ws.copied.audio_end_s, ws.copied.audio_end_s - ws.video_end_s);
     else
       std::fprintf(stderr, "vidscore: durations: video %.3f s, no audio\n", ws.video_end_s);
-    std::fprintf(stderr, "vidscore: peak chunks held on rank 0: %d of %d (%d frames each)\n",
-                 peak_chunks_alive_, window_, chunk_frames_);
-    (void)info;
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    std::fprintf(stderr,
+                 "vidscore: rank 0 memory: peak RSS %.1f MiB; peak chunks held %d of %d "
+                 "(%d frames each)\n",
+                 usage.ru_maxrss / 1024.0, peak_chunks_alive_, window_, chunk_frames_);
   }
 
   const Config& config_;

@@ -83,6 +83,7 @@ VideoReader::VideoReader(const std::string& path)
     info_.duration_s = st->duration * av_q2d(st->time_base);
   else if (fmt_->duration != AV_NOPTS_VALUE && fmt_->duration > 0)
     info_.duration_s = fmt_->duration / static_cast<double>(AV_TIME_BASE);
+  info_.pix_fmt = dec_->pix_fmt;
   info_.color = {dec_->colorspace, dec_->color_range, dec_->color_primaries, dec_->color_trc};
   size_t sd_size = 0;
   const uint8_t* sd = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &sd_size);

@@ -23,17 +23,23 @@ std::string temp_name_for(const std::string& final_path) {
   return final_path + ".partial-" + std::to_string(::getpid());
 }
 
-AVPixelFormat pick_pix_fmt(const std::string& wanted, FrameSize size) {
+AVPixelFormat pick_pix_fmt(const std::string& wanted, const VideoInfo& video) {
+  const FrameSize size = video.size;
+  const bool odd = size.width % 2 || size.height % 2;
   if (wanted == "yuv444p") return AV_PIX_FMT_YUV444P;
   if (wanted == "yuv420p") {
-    if (size.width % 2 || size.height % 2)
+    if (odd)
       throw UsageError("pix_fmt yuv420p needs even frame sides, the video is " +
                        std::to_string(size.width) + "x" + std::to_string(size.height) +
                        "; use \"auto\" or \"yuv444p\"");
     return AV_PIX_FMT_YUV420P;
   }
-  // 4:2:0 halves chroma in both directions, so odd sides would lose a row or column.
-  return (size.width % 2 || size.height % 2) ? AV_PIX_FMT_YUV444P : AV_PIX_FMT_YUV420P;
+  // "auto": keep the source's chroma resolution (4:4:4 stays 4:4:4, 4:2:2 stays 4:2:2), 4:2:0
+  // otherwise. 4:2:0 halves chroma in both directions, so odd sides would lose a row or column.
+  const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(video.pix_fmt);
+  if (odd || (d && d->log2_chroma_w == 0 && d->log2_chroma_h == 0)) return AV_PIX_FMT_YUV444P;
+  if (d && d->log2_chroma_w == 1 && d->log2_chroma_h == 0) return AV_PIX_FMT_YUV422P;
+  return AV_PIX_FMT_YUV420P;
 }
 
 void set_codec_option(AVCodecContext* enc, const char* key, const std::string& value,
@@ -76,7 +82,7 @@ VideoWriter::VideoWriter(const std::string& output_path, const VideoInfo& video,
   AVCodecContext* e = enc_.get();
   e->width = video.size.width;
   e->height = video.size.height;
-  e->pix_fmt = pick_pix_fmt(opts.pix_fmt, video.size);
+  e->pix_fmt = pick_pix_fmt(opts.pix_fmt, video);
   e->time_base = video.time_base;  // frames keep their source pts: VFR stays VFR
   if (video.frame_rate.num > 0) e->framerate = video.frame_rate;  // rate control hint only
   e->sample_aspect_ratio = video.sample_aspect_ratio;

@@ -25,6 +25,7 @@ struct VideoInfo {
   int64_t frame_count = 0;     // from the container header; 0 when it does not say (WebM)
   double duration_s = 0;       // of the video stream, or the file when the stream lacks one
   ColorTags color;
+  AVPixelFormat pix_fmt = AV_PIX_FMT_NONE;  // as decoded (chroma layout guides the encoder's)
   bool has_display_matrix = false;
   std::array<int32_t, 9> display_matrix{};  // rotation/flip, carried to the output
 

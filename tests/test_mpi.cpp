@@ -1,0 +1,173 @@
+// The job across MPI ranks (mpirun --oversubscribe): every frame exactly once and in order,
+// timestamps and audio kept, the same output whatever the rank count, failures end the job.
+#include <iostream>
+
+#include <catch2/catch.hpp>
+
+#include "support.h"
+
+using namespace vidscore::test;
+
+namespace {
+
+// `frames` frames whose colours shift every frame (so neighbours differ), NTSC rate, AAC audio.
+// 4:4:4 and made from RGB, so an identity round trip through RGB loses next to nothing.
+std::string make_clip(const TempDir& dir, int frames, const std::string& extra_filter = "") {
+  std::string clip = dir.path("clip" + std::to_string(frames) + ".mp4");
+  std::string seconds = std::to_string((frames - 0.5) * 1001.0 / 30000.0);
+  ffmpeg("-f lavfi -i testsrc2=size=96x64:rate=30000/1001:duration=" + seconds +
+         " -f lavfi -i sine=frequency=500:sample_rate=48000:duration=" + seconds +
+         " -vf \"hue=h=n*47" + extra_filter + ",format=rgb24\" -pix_fmt yuv444p -c:v libx264 "
+         "-crf 8 -c:a aac " + quote(clip));
+  return clip;
+}
+
+void check_frames_and_audio(const std::string& in, const std::string& out, size_t frames) {
+  VideoProbe a = probe_video(in), b = probe_video(out);
+  REQUIRE(a.frame_times.size() == frames);
+  REQUIRE(b.frame_times.size() == frames);
+  for (size_t i = 0; i < frames; ++i) CHECK(b.frame_times[i] == Approx(a.frame_times[i]).margin(1e-3));
+  CHECK(audio_packets_md5(out) == audio_packets_md5(in));
+}
+
+}  // namespace
+
+TEST_CASE("1 to 4 ranks keep every frame, its timestamp and the audio", "[mpi]") {
+  TempDir dir;
+  std::string model = dir.path("invert.ts.pt");
+  save_filter("invert", model);
+  // 29 frames: no multiple of 2, 3 or 4 ranks, nor of the 4-frame chunk; 2 frames: fewer than
+  // the ranks.
+  for (int frames : {29, 2}) {
+    std::string clip = make_clip(dir, frames);
+    for (int ranks : {1, 2, 3, 4}) {
+      INFO(frames << " frames, " << ranks << " ranks");
+      std::string out = dir.path("out_" + std::to_string(frames) + "_" + std::to_string(ranks) + ".mp4");
+      auto r = run_vidscore_mpi(ranks, "--model " + quote(model) + " --input " + quote(clip) +
+                                           " --output " + quote(out) +
+                                           " --batch-size 2 --chunk-frames 4 --threads 1");
+      INFO(r.output);
+      REQUIRE(r.exit_code == 0);
+      CHECK_THAT(r.output, Catch::Contains("done: " + std::to_string(frames) + " frames in, " +
+                                           std::to_string(frames) + " frames out"));
+      CHECK_THAT(r.output, Catch::Contains(std::to_string(ranks) + " rank"));
+      check_frames_and_audio(clip, out, frames);
+    }
+  }
+}
+
+TEST_CASE("frames come back in order from 3 ranks", "[mpi]") {
+  TempDir dir;
+  std::string model = dir.path("identity.ts.pt");
+  save_filter("identity", model);
+  std::string clip = make_clip(dir, 37);
+  std::string out = dir.path("out.mp4");
+  auto r = run_vidscore_mpi(3, "--model " + quote(model) + " --input " + quote(clip) +
+                                   " --output " + quote(out) +
+                                   " --batch-size 1 --chunk-frames 2 --threads 1 --crf 4");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // Chunks of 2 frames dealt round robin: 19 chunks -> 7, 6, 6 chunks -> 13, 12, 12 frames.
+  CHECK_THAT(r.output, Catch::Contains("frames per rank: 0: 13, 1: 12, 2: 12"));
+  auto in = decode_rgb(clip, 96, 64), got = decode_rgb(out, 96, 64);
+  REQUIRE(in.size() == 37);
+  REQUIRE(got.size() == 37);
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO("frame " << i);
+    double own = psnr(got[i], in[i]);
+    CHECK(own >= 35.0);
+    if (i > 0) CHECK(psnr(got[i], in[i - 1]) < own - 10.0);
+    if (i + 1 < in.size()) CHECK(psnr(got[i], in[i + 1]) < own - 10.0);
+  }
+}
+
+TEST_CASE("the same model gives the same output on 1 and 3 ranks", "[mpi]") {
+  TempDir dir;
+  std::string model = dir.path("ink.ts.pt");
+  save_filter("ink_sketch", model);
+  std::string clip = make_clip(dir, 23);
+  std::string out1 = dir.path("np1.mp4"), out3 = dir.path("np3.mp4");
+  std::string args = "--model " + quote(model) + " --input " + quote(clip) +
+                     " --batch-size 2 --chunk-frames 3 --threads 1 --output ";
+  auto r1 = run_vidscore_mpi(1, args + quote(out1));
+  auto r3 = run_vidscore_mpi(3, args + quote(out3));
+  INFO(r1.output << r3.output);
+  REQUIRE(r1.exit_code == 0);
+  REQUIRE(r3.exit_code == 0);
+  auto a = decode_rgb(out1, 96, 64), b = decode_rgb(out3, 96, 64);
+  REQUIRE(a.size() == 23);
+  REQUIRE(b.size() == 23);
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO("frame " << i);
+    CHECK(a[i] == b[i]);
+  }
+}
+
+TEST_CASE("a model failing on a frame of rank 1 stops the whole job", "[mpi]") {
+  TempDir dir;
+  // Frame 13 is painted white; with 4-frame chunks it is in chunk 3, which goes to rank 1 of 2.
+  std::string clip =
+      make_clip(dir, 29, ",drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='eq(n,13)'");
+  std::string model = dir.path("fails_on_white.ts.pt");
+  save_scripted("def forward(self, x):\n"
+                "    assert bool(x.mean(dim=[1, 2, 3]).max() < 240.0), 'marked frame seen'\n"
+                "    return x\n",
+                model);
+  std::string out = dir.path("out.mp4");
+  auto r = run_vidscore_mpi(2, "--model " + quote(model) + " --input " + quote(clip) +
+                                   " --output " + quote(out) +
+                                   " --batch-size 2 --chunk-frames 4 --threads 1");
+  INFO(r.output);
+  CHECK(r.exit_code != 0);
+  CHECK(r.seconds < 30.0);
+  CHECK_THAT(r.output, Catch::Contains("vidscore: error: rank 1: model " + model) &&
+                           Catch::Contains("marked frame seen"));
+  CHECK_FALSE(file_exists(out));
+  CHECK(files_with_prefix(dir.path(""), "out.mp4").empty());
+}
+
+TEST_CASE("style_candy on flower.mp4 with 2 ranks", "[mpi][real][slow]") {
+  std::string shared = shared_dir();
+  if (shared.empty()) {
+    std::cout << "VIDSCORE_SKIPPED: ../shared (models, media) not found" << std::endl;
+    return;
+  }
+  TempDir dir;
+  std::string clip = dir.path("flower_small.mp4");
+  ffmpeg("-i " + quote(shared + "/media/flower.mp4") +
+         " -map 0 -vf scale=240:136 -c:v libx264 -crf 16 -c:a copy " + quote(clip));
+  std::string out = dir.path("flower_candy.mp4");
+  auto r = run_vidscore_mpi(2, "--model " + quote(shared + "/models/style_candy.ts.pt") +
+                                   " --input " + quote(clip) + " --output " + quote(out) +
+                                   " --threads 1");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("frames per rank: 0: 78, 1: 72"));
+  check_frames_and_audio(clip, out, 150);
+  auto a = decode_rgb(clip, 240, 136), b = decode_rgb(out, 240, 136);
+  REQUIRE(b.size() == 150);
+  CHECK(psnr(a[75], b[75]) < 15.0);
+}
+
+TEST_CASE("rank 0 memory does not grow with the video's length", "[mpi][slow]") {
+  TempDir dir;
+  std::string model = dir.path("identity.ts.pt");
+  save_filter("identity", model);
+  auto peak_rss = [&](int seconds) {
+    std::string clip = dir.path("long" + std::to_string(seconds) + ".mp4");
+    ffmpeg("-f lavfi -i testsrc2=size=320x240:rate=25:duration=" + std::to_string(seconds) +
+           " -f lavfi -i sine=duration=" + std::to_string(seconds) +
+           " -c:v libx264 -preset ultrafast -c:a aac " + quote(clip));
+    auto r = run_vidscore_mpi(2, "--model " + quote(model) + " --input " + quote(clip) +
+                                     " --output " + quote(dir.path("o.mp4")) +
+                                     " --preset ultrafast --threads 1");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    auto at = r.output.find("peak RSS ");
+    REQUIRE(at != std::string::npos);
+    return std::stod(r.output.substr(at + 9));
+  };
+  double short_rss = peak_rss(4), long_rss = peak_rss(40);  // 100 and 1000 frames
+  INFO("peak RSS " << short_rss << " MiB for 100 frames, " << long_rss << " MiB for 1000");
+  CHECK(long_rss < short_rss * 1.10);
+}
