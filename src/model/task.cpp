@@ -1,5 +1,7 @@
 #include "vidscore/model/task.h"
 
+#include <malloc.h>
+
 #include <torch/torch.h>
 
 #include "vidscore/error.h"
@@ -7,8 +9,27 @@
 
 namespace vidscore {
 
+namespace {
+
+// libtorch's CPU allocator takes each activation tensor from malloc and gives it back after the
+// layer. glibc serves blocks above its mmap threshold with fresh mmap()s and trims freed heap
+// back to the OS, so every forward call paid for page faults and zeroing of tens of MB: on 2
+// cores style_candy at 320x240 ran at 2.0 fps this way and 7.6 fps with freed memory kept for
+// reuse. Peak memory is unchanged (the same tensors are live at once).
+void keep_freed_memory_for_reuse() {
+  static bool done = [] {
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    return true;
+  }();
+  (void)done;
+}
+
+}  // namespace
+
 std::unique_ptr<Task> make_task(const Config& config, FrameSize frame, int local_rank,
                                 int local_size) {
+  keep_freed_memory_for_reuse();
   torch::Device device = pick_device(config.device, local_rank);
   torch::set_num_threads(pick_threads(config.threads, local_size));
   if (config.precision == "fp16" && !device.is_cuda())
