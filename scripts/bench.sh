@@ -65,14 +65,12 @@ run_vidscore() {  # ranks threads log
   stages=$(sed -n 's/^vidscore: stage seconds: //p' "$3")
   rss=$(sed -n 's/.*peak RSS \([0-9.]*\) MiB.*/\1/p' "$3")
   summary "vidscore $1 rank x $2 thread" "$fps" "$wall" "stages: $stages; rank 0 peak RSS $rss MiB"
-  echo "$fps"
+  best_fps=$(python3 -c "print(max($best_fps, $fps))")
 }
 best_fps=0
-for cfg in "1 $cores" "2 1" "2 $((cores / 2 > 0 ? cores / 2 : 1))"; do
-  set -- $cfg
-  fps=$(run_vidscore "$1" "$2" "$work/v_$1_$2.log" | tail -1)
-  best_fps=$(python3 -c "print(max($best_fps, $fps))")
-done
+run_vidscore 1 "$cores" "$work/v1.log"
+run_vidscore 2 1 "$work/v2.log"
+[ "$cores" -ge 4 ] && run_vidscore 2 $((cores / 2)) "$work/v2b.log"
 
 # 3. The reference pipeline, same model, input and 2 ranks.
 peer_log=$work/peer.log

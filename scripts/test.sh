@@ -15,7 +15,7 @@ if [ -z "${VIDSCORE_SHARED:-}" ] && [ -d "$root/../shared" ]; then
   export VIDSCORE_SHARED="$root/../shared"
 fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DVIDSCORE_BUILD_TESTS=ON
 cmake --build "$build" -j "$jobs"
 cd "$build"
 ctest --output-on-failure --timeout 900 "$@"

@@ -132,7 +132,7 @@ std::string resolve(const std::string& p, const std::string& base_dir) {
 Config config_from_json(const json& j, const std::string& origin, const std::string& base_dir) {
   Config c;
   ObjectReader root(j, "", origin);
-  root.str("task", c.task, {"style"});
+  root.str("task", c.task, {"style", "detect"});
 
   if (const json* m = root.object("model")) {
     ObjectReader r(*m, "/model", origin);
@@ -157,6 +157,43 @@ Config config_from_json(const json& j, const std::string& origin, const std::str
   if (const json* s = root.object("style")) {
     ObjectReader r(*s, "/style", origin);
     r.integer("pad_multiple", c.pad_multiple, 1, 256);
+    r.finish();
+  }
+  if (const json* d = root.object("detect")) {
+    ObjectReader r(*d, "/detect", origin);
+    DetectConfig& t = c.detect;
+    r.str("layout", t.layout, {"torchvision", "yolov5", "yolov8"});
+    if (const json* size = r.take("input_size")) {
+      if (!size->is_array() || size->size() != 2 || !(*size)[0].is_number_integer() ||
+          !(*size)[1].is_number_integer() || (*size)[0].get<int>() < 0 ||
+          (*size)[1].get<int>() < 0)
+        r.fail(r.at("input_size"), "expected [width, height] in pixels, or [0, 0] for the frame size");
+      t.input_width = (*size)[0].get<int>();
+      t.input_height = (*size)[1].get<int>();
+    }
+    r.str("resize", t.resize, {"letterbox", "stretch"});
+    r.integer("pad_value", t.pad_value, 0, 255);
+    r.number("score_threshold", t.score_threshold, 0, 1);
+    r.number("iou_threshold", t.iou_threshold, 0, 1);
+    r.integer("max_detections", t.max_detections, 1, 100000);
+    r.str("class_names", t.class_names);
+    t.class_names = resolve(t.class_names, base_dir);
+    if (const json* libs = r.take("operator_libraries")) {
+      if (!libs->is_array()) r.fail(r.at("operator_libraries"), "expected an array of paths");
+      for (size_t i = 0; i < libs->size(); ++i) {
+        if (!(*libs)[i].is_string())
+          r.fail(r.at("operator_libraries") + "/" + std::to_string(i),
+                 "expected a string, got " + type_of((*libs)[i]));
+        t.operator_libraries.push_back(resolve((*libs)[i].get<std::string>(), base_dir));
+      }
+    }
+    r.number("mask_threshold", t.mask_threshold, 0, 1);
+    r.boolean("write_video", t.write_video);
+    double alpha = t.mask_alpha;
+    r.number("mask_alpha", alpha, 0, 1);
+    t.mask_alpha = static_cast<float>(alpha);
+    r.str("json", t.json_path);
+    t.json_path = resolve(t.json_path, base_dir);
     r.finish();
   }
   if (const json* e = root.object("encode")) {
@@ -218,6 +255,20 @@ json config_to_json(const Config& c) {
           {"std", c.input.std},
           {"channel_order", c.input.bgr ? "bgr" : "rgb"}}}}},
       {"style", {{"pad_multiple", c.pad_multiple}}},
+      {"detect",
+       {{"layout", c.detect.layout},
+        {"input_size", {c.detect.input_width, c.detect.input_height}},
+        {"resize", c.detect.resize},
+        {"pad_value", c.detect.pad_value},
+        {"score_threshold", c.detect.score_threshold},
+        {"iou_threshold", c.detect.iou_threshold},
+        {"max_detections", c.detect.max_detections},
+        {"class_names", c.detect.class_names},
+        {"operator_libraries", c.detect.operator_libraries},
+        {"mask_threshold", c.detect.mask_threshold},
+        {"write_video", c.detect.write_video},
+        {"mask_alpha", c.detect.mask_alpha},
+        {"json", c.detect.json_path}}},
       {"encode",
        {{"codec", c.codec},
         {"crf", c.crf},

@@ -69,8 +69,8 @@ TEST_CASE("config errors name the JSON path", "[unit][config]") {
         "config c.json: /model/bach_size: unknown key (known here: path, device, precision, "
         "batch_size, threads, input)");
   CHECK(error_of(json::parse(R"({"colour": 1})")) ==
-        "config c.json: /colour: unknown key (known here: task, model, style, encode, pipeline, "
-        "progress)");
+        "config c.json: /colour: unknown key (known here: task, model, style, detect, encode, "
+        "pipeline, progress)");
   CHECK(error_of(json::parse(R"({"model": {"device": "gpu"}})")) ==
         "config c.json: /model/device: \"gpu\" is not one of \"auto\", \"cpu\", \"cuda\"");
   CHECK(error_of(json::parse(R"({"encode": {"crf": 60}})")) ==
@@ -83,7 +83,17 @@ TEST_CASE("config errors name the JSON path", "[unit][config]") {
         "config c.json: /model: expected an object, got a array");
   CHECK(error_of(json::parse(R"([1])")) == "config c.json: /: expected an object, got a array");
   CHECK(error_of(json::parse(R"({"task": "segment"})")) ==
-        "config c.json: /task: \"segment\" is not one of \"style\"");
+        "config c.json: /task: \"segment\" is not one of \"style\", \"detect\"");
+  CHECK(error_of(json::parse(R"({"detect": {"layout": "ssd"}})")) ==
+        "config c.json: /detect/layout: \"ssd\" is not one of \"torchvision\", \"yolov5\", "
+        "\"yolov8\"");
+  CHECK(error_of(json::parse(R"({"detect": {"input_size": [416]}})")) ==
+        "config c.json: /detect/input_size: expected [width, height] in pixels, or [0, 0] for "
+        "the frame size");
+  CHECK(error_of(json::parse(R"({"detect": {"operator_libraries": ["a.so", 3]}})")) ==
+        "config c.json: /detect/operator_libraries/1: expected a string, got an integer");
+  CHECK(error_of(json::parse(R"({"detect": {"score_threshold": 1.5}})")) ==
+        "config c.json: /detect/score_threshold: 1.5 is out of range [0, 1]");
 }
 
 TEST_CASE("config files", "[unit][config]") {

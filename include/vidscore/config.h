@@ -5,6 +5,7 @@
 
 #include <array>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -17,8 +18,26 @@ struct ModelInput {
   bool bgr = false;                        // feed channels as B,G,R instead of R,G,B
 };
 
+// Settings of the "detect" task.
+struct DetectConfig {
+  std::string layout = "yolov5";  // model output: "torchvision", "yolov5", "yolov8"
+  int input_width = 0;            // model input size; 0 x 0: the frame's own size
+  int input_height = 0;
+  std::string resize = "letterbox";  // "letterbox" (keep aspect, pad right/bottom), "stretch"
+  int pad_value = 114;               // letterbox padding, 0-255 pixel value
+  double score_threshold = 0.25;     // keep detections scoring at least this
+  double iou_threshold = 0.45;       // class-wise NMS: drop boxes overlapping a better one more
+  int max_detections = 100;          // per frame, best first
+  std::string class_names;           // file, line i = name of class i; "": ids only
+  std::vector<std::string> operator_libraries;  // shared libraries of custom ops, loaded first
+  double mask_threshold = 0.5;       // mask probability that counts as inside
+  bool write_video = true;           // false: only the detections JSON
+  float mask_alpha = 0.45f;          // opacity of drawn masks
+  std::string json_path;             // detections file; "": the output with .json
+};
+
 struct Config {
-  std::string task = "style";  // what the model does: "style" (frames in, frames out)
+  std::string task = "style";  // "style" (frames in, frames out) or "detect" (boxes, masks)
 
   // [model]
   std::string model_path;        // TorchScript file (torch.jit.script/trace output); required
@@ -29,7 +48,10 @@ struct Config {
   ModelInput input;              // how pixels become the model's input tensor
 
   // [style]
-  int pad_multiple = 4;  // frames are reflect-padded to a multiple of this, then cropped back
+  int pad_multiple = 4;
+
+  // [detect]
+  DetectConfig detect;  // frames are reflect-padded to a multiple of this, then cropped back
 
   // [encode]
   std::string codec = "libx264";   // video encoder

@@ -50,13 +50,16 @@ void print_usage(const Config& d) {
       "  --preset P           x264 preset (encode.preset)               [%s]\n"
       "  --chunk-frames N     frames per chunk, 0 = 2 x batch size      [%d]\n"
       "  --progress M         auto | bar | lines | off                  [%s]\n"
+      "  --task T             style | detect (task)                     [%s]\n"
+      "  --detections FILE    detect: JSON of detections  [OUTPUT with .json]\n"
+      "  --no-video           detect: write only the JSON (detect.write_video=false)\n"
       "  --print-config       print the effective config as JSON and exit\n"
       "  --help, --version\n"
       "\n"
       "exit codes: 0 done, 1 runtime failure, 2 usage or config error\n",
       d.model_path.empty() ? "none" : d.model_path.c_str(), d.device.c_str(),
       d.precision.c_str(), d.batch_size, d.threads, d.crf, d.preset.c_str(), d.chunk_frames,
-      d.progress.c_str());
+      d.progress.c_str(), d.task.c_str());
 }
 
 int parse_int(const std::string& flag, const std::string& v) {
@@ -75,7 +78,8 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
   std::vector<std::pair<std::string, std::string>> overrides;
   const std::vector<std::string> with_value = {
       "--config", "--input",   "--output",       "--model",        "--device",  "--precision",
-      "--batch-size", "--threads", "--crf", "--preset", "--chunk-frames", "--progress"};
+      "--batch-size", "--threads", "--crf", "--preset", "--chunk-frames", "--progress",
+      "--task", "--detections"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     std::string value;
@@ -95,6 +99,10 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
     }
     if (a == "--print-config") {
       cli.print_config = true;
+      continue;
+    }
+    if (a == "--no-video") {
+      overrides.emplace_back(a, "");
       continue;
     }
     if (std::find(with_value.begin(), with_value.end(), a) == with_value.end())
@@ -123,6 +131,9 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
     else if (flag == "--preset") j["encode"]["preset"] = v;
     else if (flag == "--chunk-frames") j["pipeline"]["chunk_frames"] = parse_int(flag, v);
     else if (flag == "--progress") j["progress"]["mode"] = v;
+    else if (flag == "--task") j["task"] = v;
+    else if (flag == "--detections") j["detect"]["json"] = v;
+    else if (flag == "--no-video") j["detect"]["write_video"] = false;
   }
   // Command-line paths are relative to the working directory: no base folder here.
   return config_from_json(j, "(command line)", "");

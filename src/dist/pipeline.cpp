@@ -21,6 +21,7 @@
 #include "vidscore/media/video_writer.h"
 #include "vidscore/model/task.h"
 #include "vidscore/progress.h"
+#include "vidscore/render/detections_writer.h"
 
 namespace vidscore {
 namespace {
@@ -134,13 +135,15 @@ class BlockingQueue {
 // Everything rank 0's threads share.
 class Coordinator {
  public:
+  // `writer` and `detections` may be null (no video wanted; not a detection task).
   Coordinator(const Config& config, const JobPaths& paths, const MpiEnv& env, VideoReader& reader,
-              VideoWriter& writer, Task& task)
+              VideoWriter* writer, DetectionsWriter* detections, Task& task)
       : config_(config),
         paths_(paths),
         env_(env),
         reader_(reader),
         writer_(writer),
+        detections_(detections),
         task_(task),
         chunk_frames_(config.effective_chunk_frames()),
         window_(config.window_chunks > 0 ? config.window_chunks
@@ -164,9 +167,8 @@ class Coordinator {
     if (failed_) shutdown();
     for (auto& t : threads) t.join();
     if (error_) std::rethrow_exception(error_);
-    auto t0 = Clock::now();
-    writer_.finish();
-    finish_s_ = seconds_since(t0);
+    if (writer_) writer_->finish();
+    if (detections_) detections_->finish();
     stop_workers();
     wall_s_ = seconds_since(start);
     progress_.finish(frames_written_);
@@ -294,7 +296,15 @@ class Coordinator {
         chunk = std::move(it->second);
         reorder_.erase(it);
       }
-      for (int i = 0; i < chunk.count(); ++i) writer_.write(chunk.frame(i), chunk.pts[i]);
+      if (writer_)
+        for (int i = 0; i < chunk.count(); ++i) writer_->write(chunk.frame(i), chunk.pts[i]);
+      if (detections_) {
+        std::vector<std::string> frames = split_frame_annotations(chunk.annotations);
+        VIDSCORE_ASSERT(static_cast<int>(frames.size()) == chunk.count());
+        const double tb = av_q2d(reader_.info().time_base);
+        for (int i = 0; i < chunk.count(); ++i)
+          detections_->add_frame(chunk.first_index + i, chunk.pts[i] * tb, frames[i]);
+      }
       next += chunk.count();
       frames_written_ = next;
       progress_.update(next);
@@ -396,11 +406,13 @@ class Coordinator {
   }
 
   void print_summary() {
-    WriterStats ws = writer_.stats();
+    WriterStats ws = writer_ ? writer_->stats() : WriterStats{};
     inference_by_rank_[0] = task_.timings().inference_s;
+    std::string written = writer_ ? paths_.output : "";
+    if (detections_) written += (written.empty() ? "" : " + ") + detections_->path();
     std::fprintf(stderr, "vidscore: done: %lld frames in, %lld frames out, %.1f fps in %.2f s -> %s\n",
-                 static_cast<long long>(total_frames_), static_cast<long long>(ws.frames_written),
-                 wall_s_ > 0 ? ws.frames_written / wall_s_ : 0.0, wall_s_, paths_.output.c_str());
+                 static_cast<long long>(total_frames_), static_cast<long long>(frames_written_),
+                 wall_s_ > 0 ? frames_written_ / wall_s_ : 0.0, wall_s_, written.c_str());
     std::string ranks;
     for (int r = 0; r < env_.size(); ++r)
       ranks += (r ? ", " : "") + std::to_string(r) + ": " + std::to_string(frames_by_rank_[r]);
@@ -416,7 +428,9 @@ class Coordinator {
                  "(per rank %s), encode %.2f, mux %.2f\n",
                  decode_s_, transfer_s_, inference_by_rank_[0], infer.c_str(), ws.encode_s,
                  ws.mux_s);
-    if (ws.copied.audio_end_s > 0)
+    if (!writer_)
+      ;  // no video written: no durations to compare
+    else if (ws.copied.audio_end_s > 0)
       std::fprintf(stderr,
                    "vidscore: durations: video %.3f s, audio %.3f s, difference %+.3f s\n",
                    ws.video_end_s, ws.copied.audio_end_s, ws.copied.audio_end_s - ws.video_end_s);
@@ -434,7 +448,8 @@ class Coordinator {
   const JobPaths& paths_;
   const MpiEnv& env_;
   VideoReader& reader_;
-  VideoWriter& writer_;
+  VideoWriter* writer_;
+  DetectionsWriter* detections_;
   Task& task_;
   const int chunk_frames_;
   const int window_;
@@ -460,34 +475,71 @@ class Coordinator {
   double decode_s_ = 0;  // decoder thread; read after join
   double transfer_s_ = 0;  // MPI thread only
   int64_t frames_written_ = 0;  // encoder thread; read after join
-  double finish_s_ = 0, wall_s_ = 0;
+  double wall_s_ = 0;
 };
 
-void check_paths(const JobPaths& paths) {
+void check_output_path(const std::string& input, const std::string& output) {
+  std::error_code ec;
+  if (fs::weakly_canonical(input, ec) == fs::weakly_canonical(output, ec) ||
+      (fs::exists(output, ec) && fs::equivalent(input, output, ec)))
+    throw UsageError("output " + output + " is the input file; vidscore never overwrites "
+                     "its input, choose another output name");
+  fs::path dir = fs::path(output).parent_path();
+  if (!dir.empty() && !fs::is_directory(dir, ec))
+    throw UsageError("output " + output + ": folder " + dir.string() + " does not exist");
+}
+
+// The detections JSON: the configured file, else the output itself when it is a .json (JSON
+// only), else the output's name with .json.
+std::string detections_path(const Config& config, const std::string& output) {
+  if (!config.detect.json_path.empty()) return config.detect.json_path;
+  fs::path p(output);
+  if (p.extension() == ".json") return output;
+  return p.replace_extension(".json").string();
+}
+
+void check_paths(const Config& config, const JobPaths& paths) {
   std::error_code ec;
   if (paths.input.empty()) throw UsageError("no input: pass --input FILE");
   if (paths.output.empty()) throw UsageError("no output: pass --output FILE");
   if (!fs::exists(paths.input, ec))
     throw RuntimeError("cannot open input " + paths.input + ": No such file or directory");
-  if (fs::weakly_canonical(paths.input, ec) == fs::weakly_canonical(paths.output, ec) ||
-      (fs::exists(paths.output, ec) && fs::equivalent(paths.input, paths.output, ec)))
-    throw UsageError("output " + paths.output + " is the input file; vidscore never overwrites "
-                     "its input, choose another output name");
-  fs::path dir = fs::path(paths.output).parent_path();
-  if (!dir.empty() && !fs::is_directory(dir, ec))
-    throw UsageError("output " + paths.output + ": folder " + dir.string() + " does not exist");
+  bool video = config.task != "detect" || config.detect.write_video;
+  if (video && fs::path(paths.output).extension() == ".json")
+    throw UsageError("output " + paths.output + " is a .json name but a video is written; set "
+                     "detect.write_video to false (--no-video) for detections only");
+  if (video) check_output_path(paths.input, paths.output);
+  if (config.task == "detect") check_output_path(paths.input, detections_path(config, paths.output));
 }
 
 int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
   Status status;
   std::unique_ptr<VideoReader> reader;
   std::unique_ptr<VideoWriter> writer;
+  std::unique_ptr<DetectionsWriter> detections;
   capture_error(status, [&] {
-    check_paths(paths);
+    check_paths(config, paths);
     reader = std::make_unique<VideoReader>(paths.input);
-    WriterOptions wo{config.codec, config.crf, config.preset, config.pix_fmt,
-                     config.audio_fallback_codec, config.audio_fallback_bitrate};
-    writer = std::make_unique<VideoWriter>(paths.output, reader->info(), wo);
+    const VideoInfo& info = reader->info();
+    if (config.task != "detect" || config.detect.write_video) {
+      WriterOptions wo{config.codec, config.crf, config.preset, config.pix_fmt,
+                       config.audio_fallback_codec, config.audio_fallback_bitrate};
+      writer = std::make_unique<VideoWriter>(paths.output, info, wo);
+    }
+    if (config.task == "detect") {
+      DetectionsHeader h;
+      h.input_path = paths.input;
+      h.width = info.size.width;
+      h.height = info.size.height;
+      h.frame_rate = std::to_string(info.frame_rate.num) + "/" + std::to_string(info.frame_rate.den);
+      h.time_base = std::to_string(info.time_base.num) + "/" + std::to_string(info.time_base.den);
+      h.duration_s = info.duration_s;
+      h.model_path = config.model_path;
+      h.layout = config.detect.layout;
+      if (!config.detect.class_names.empty())
+        h.class_names = load_class_names(config.detect.class_names);
+      detections = std::make_unique<DetectionsWriter>(detections_path(config, paths.output), h);
+    }
     status.width = reader->info().size.width;
     status.height = reader->info().size.height;
   });
@@ -515,9 +567,10 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
                static_cast<long long>(info.expected_frames()),
                info.frame_count > 0 ? "" : " (estimated)", info.duration_s, env.size(),
                env.size() > 1 ? "s" : "", map.c_str());
-  for (const auto& n : writer->notes()) std::fprintf(stderr, "vidscore: note: %s\n", n.c_str());
+  if (writer)
+    for (const auto& n : writer->notes()) std::fprintf(stderr, "vidscore: note: %s\n", n.c_str());
 
-  Coordinator(config, paths, env, *reader, *writer, *task).run();
+  Coordinator(config, paths, env, *reader, writer.get(), detections.get(), *task).run();
   return 0;
 }
 

@@ -36,9 +36,23 @@ Model::Model(const std::string& path, torch::Device device, bool fp16)
                                                         : "No such file or directory"));
   try {
     module_ = torch::jit::load(path, device);
-  } catch (const c10::Error& e) {
-    // torch's text spans many lines with a C++ backtrace; its first line says what failed.
-    std::string what = e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    // c10::Error, or torch::jit::ErrorReport for TorchScript it cannot compile. torch's text
+    // spans many lines with a traceback; its first line says what failed.
+    std::string what = e.what();
+    if (auto* c10 = dynamic_cast<const c10::Error*>(&e)) what = c10->what_without_backtrace();
+    // A model whose custom operators (torchvision::nms, ...) no loaded library registered.
+    auto op = what.find("Unknown builtin op: ");
+    if (op != std::string::npos) {
+      std::string name = what.substr(op + 20);
+      name = name.substr(0, name.find_first_of("\n "));
+      if (!name.empty() && name.back() == '.') name.pop_back();
+      throw UsageError("model " + path + " needs operator " + name +
+                       ", which no loaded library provides: list its library (for torchvision, "
+                       "torchvision/_C*.so) in detect.operator_libraries");
+    }
+    size_t start = what.find_first_not_of(" \n");
+    what = start == std::string::npos ? what : what.substr(start);
     what = what.substr(0, what.find('\n'));
     throw UsageError("model " + path + ": not a loadable TorchScript file (" + what + ")");
   }

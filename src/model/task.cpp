@@ -1,10 +1,14 @@
 #include "vidscore/model/task.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
+
+#include <filesystem>
 
 #include <torch/torch.h>
 
 #include "vidscore/error.h"
+#include "vidscore/model/detect_task.h"
 #include "vidscore/model/style_task.h"
 
 namespace vidscore {
@@ -25,6 +29,18 @@ void keep_freed_memory_for_reuse() {
   (void)done;
 }
 
+// Custom operator libraries (torchvision's C++ ops) register themselves with torch when loaded;
+// they must be in before the model that uses them. Loaded once per process, never unloaded.
+void load_operator_libraries(const std::vector<std::string>& libraries) {
+  for (const std::string& lib : libraries) {
+    std::error_code ec;
+    if (!std::filesystem::exists(lib, ec))
+      throw UsageError("operator library " + lib + ": No such file or directory");
+    if (!dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL))
+      throw UsageError("operator library " + lib + ": cannot load: " + dlerror());
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<Task> make_task(const Config& config, FrameSize frame, int local_rank,
@@ -34,12 +50,24 @@ std::unique_ptr<Task> make_task(const Config& config, FrameSize frame, int local
   torch::set_num_threads(pick_threads(config.threads, local_size));
   if (config.precision == "fp16" && !device.is_cuda())
     throw UsageError("precision \"fp16\" needs a CUDA device, this rank runs on " + device.str());
-  if (config.task != "style") throw UsageError("unknown task \"" + config.task + "\"");
-  auto task = std::make_unique<StyleTask>(config, device);
-  // Warm-up on a mid-grey frame: checks the output early and keeps first-call costs (allocator,
-  // kernel selection) out of the timings.
   c10::InferenceMode guard;
   std::vector<uint8_t> grey(frame.rgb_bytes(), 128);
+  // Warm-up on a mid-grey frame: checks the output early and keeps first-call costs (allocator,
+  // kernel selection) out of the timings.
+  if (config.task == "detect") {
+    load_operator_libraries(config.detect.operator_libraries);
+    auto task = std::make_unique<DetectTask>(config, device);
+    task->run_batch(grey.data(), 1, frame);
+    if (!config.detect.class_names.empty() && task->model_classes() > 0) {
+      size_t names = task->class_names().size();
+      if (names != static_cast<size_t>(task->model_classes()))
+        throw UsageError("class names " + config.detect.class_names + ": the file has " +
+                         std::to_string(names) + " names, the model outputs " +
+                         std::to_string(task->model_classes()) + " classes");
+    }
+    return task;
+  }
+  auto task = std::make_unique<StyleTask>(config, device);
   task->run_batch(grey.data(), 1, frame);
   return task;
 }

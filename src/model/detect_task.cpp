@@ -1,0 +1,289 @@
+#include "vidscore/model/detect_task.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <numeric>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "vidscore/error.h"
+
+namespace vidscore {
+namespace {
+
+namespace F = torch::nn::functional;
+
+float iou(const Detection& a, const Detection& b) {
+  float ix = std::max(0.f, std::min(a.x2, b.x2) - std::max(a.x1, b.x1));
+  float iy = std::max(0.f, std::min(a.y2, b.y2) - std::max(a.y1, b.y1));
+  float inter = ix * iy;
+  float uni = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter;
+  return uni > 0 ? inter / uni : 0.f;
+}
+
+double round_to(double v, double unit) { return std::round(v / unit) * unit; }
+
+std::string shape_or_kind(const torch::jit::IValue& v) { return describe_output(v); }
+
+}  // namespace
+
+std::vector<size_t> class_wise_nms(const std::vector<Detection>& dets, float iou_threshold) {
+  std::vector<size_t> order(dets.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return dets[a].score > dets[b].score; });
+  std::vector<size_t> kept;
+  for (size_t i : order) {
+    bool keep = true;
+    for (size_t k : kept) {
+      if (dets[k].class_id == dets[i].class_id && iou(dets[k], dets[i]) > iou_threshold) {
+        keep = false;
+        break;
+      }
+    }
+    if (keep) kept.push_back(i);
+  }
+  return kept;
+}
+
+std::string detections_to_json(const std::vector<Detection>& dets, int width, int height,
+                               const std::vector<std::string>& class_names) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const Detection& d : dets) {
+    nlohmann::json j = {
+        {"bbox",
+         {round_to(d.x1, 0.01), round_to(d.y1, 0.01), round_to(d.x2 - d.x1, 0.01),
+          round_to(d.y2 - d.y1, 0.01)}},
+        {"category_id", d.class_id},
+        {"category", d.class_id >= 0 && d.class_id < static_cast<int>(class_names.size())
+                         ? class_names[d.class_id]
+                         : std::to_string(d.class_id)},
+        {"score", round_to(d.score, 0.0001)},
+    };
+    if (!d.mask.empty()) {
+      CocoRle rle = encode_rle(d.mask.data(), width, height);
+      j["mask"] = {{"size", {rle.height, rle.width}}, {"counts", rle.counts}};
+    }
+    arr.push_back(std::move(j));
+  }
+  return arr.dump();
+}
+
+DetectTask::DetectTask(const Config& config, torch::Device device)
+    : config_(config), model_(config.model_path, device, config.precision == "fp16") {
+  if (!config.detect.class_names.empty()) class_names_ = load_class_names(config.detect.class_names);
+}
+
+void DetectTask::misfit(const std::string& expected, const torch::jit::IValue& out) const {
+  std::string hint;
+  if (out.isTensor() && out.toTensor().dim() == 3) {
+    auto t = out.toTensor();
+    if (config_.detect.layout != "yolov8" && t.size(1) > 4 && t.size(1) < t.size(2))
+      hint = " (it looks like layout \"yolov8\")";
+    else if (config_.detect.layout != "yolov5" && t.size(2) > 5 && t.size(2) < t.size(1))
+      hint = " (it looks like layout \"yolov5\")";
+  }
+  throw RuntimeError("model " + model_.path() + ": output does not fit detect layout \"" +
+                     config_.detect.layout + "\": expected " + expected + ", got " +
+                     shape_or_kind(out) + hint);
+}
+
+std::vector<std::vector<Detection>> DetectTask::run_batch(const uint8_t* pixels, int frames,
+                                                          FrameSize size) {
+  const DetectConfig& dc = config_.detect;
+  const int64_t h = size.height, w = size.width;
+  auto cpu_u8 = torch::from_blob(const_cast<uint8_t*>(pixels), {frames, h, w, 3}, torch::kUInt8);
+  torch::Tensor x = cpu_u8.to(model_.device()).permute({0, 3, 1, 2}).to(torch::kFloat);
+
+  FrameSize input = size;  // the model's input size
+  float sx = 1.f, sy = 1.f;  // input pixels per frame pixel
+  if (dc.input_width > 0 && dc.input_height > 0 &&
+      (dc.input_width != size.width || dc.input_height != size.height)) {
+    input = {dc.input_width, dc.input_height};
+    int64_t rw = input.width, rh = input.height;
+    if (dc.resize == "letterbox") {
+      float r = std::min(float(input.width) / w, float(input.height) / h);
+      sx = sy = r;
+      rw = std::max<int64_t>(1, std::lround(w * r));
+      rh = std::max<int64_t>(1, std::lround(h * r));
+    } else {
+      sx = float(input.width) / w;
+      sy = float(input.height) / h;
+    }
+    x = F::interpolate(x, F::InterpolateFuncOptions()
+                              .size(std::vector<int64_t>{rh, rw})
+                              .mode(torch::kBilinear)
+                              .align_corners(false));
+    if (rw < input.width || rh < input.height)
+      x = torch::constant_pad_nd(x, {0, input.width - rw, 0, input.height - rh}, dc.pad_value);
+  }
+  const ModelInput& in = config_.input;
+  if (in.bgr) x = x.flip(1);
+  if (in.scale != 1.0) x = x * in.scale;
+  if (in.mean != std::array<double, 3>{0, 0, 0} || in.std != std::array<double, 3>{1, 1, 1}) {
+    auto opts = x.options();
+    x = (x - torch::tensor({in.mean[0], in.mean[1], in.mean[2]}, opts).view({1, 3, 1, 1})) /
+        torch::tensor({in.std[0], in.std[1], in.std[2]}, opts).view({1, 3, 1, 1});
+  }
+  torch::jit::IValue out = model_.forward(x.contiguous());
+  return parse(out, frames, size, input, sx, sy);
+}
+
+std::vector<std::vector<Detection>> DetectTask::parse(const torch::jit::IValue& out, int frames,
+                                                      FrameSize size, FrameSize input, float sx,
+                                                      float sy) {
+  const DetectConfig& dc = config_.detect;
+  const float W = size.width, H = size.height;
+  std::vector<std::vector<Detection>> result(frames);
+  // Maps a box from input pixels to frame pixels, clipped to the frame.
+  auto to_frame = [&](float x1, float y1, float x2, float y2, Detection& d) {
+    d.x1 = std::clamp(x1 / sx, 0.f, W);
+    d.y1 = std::clamp(y1 / sy, 0.f, H);
+    d.x2 = std::clamp(x2 / sx, 0.f, W);
+    d.y2 = std::clamp(y2 / sy, 0.f, H);
+    return d.x2 > d.x1 && d.y2 > d.y1;
+  };
+  auto finish = [&](std::vector<Detection>& dets) {
+    std::vector<size_t> keep = class_wise_nms(dets, static_cast<float>(dc.iou_threshold));
+    if (keep.size() > static_cast<size_t>(dc.max_detections)) keep.resize(dc.max_detections);
+    std::vector<Detection> kept;
+    kept.reserve(keep.size());
+    for (size_t i : keep) kept.push_back(std::move(dets[i]));
+    dets = std::move(kept);
+  };
+
+  if (dc.layout == "yolov5" || dc.layout == "yolov8") {
+    const bool v5 = dc.layout == "yolov5";
+    const std::string expected = v5 ? "a tensor of shape [" + std::to_string(frames) + ", N, 5+C]"
+                                    : "a tensor of shape [" + std::to_string(frames) + ", 4+C, N]";
+    if (!out.isTensor()) misfit(expected, out);
+    torch::Tensor t = out.toTensor();
+    if (t.dim() != 3 || t.size(0) != frames || (v5 ? t.size(2) < 6 : t.size(1) < 5))
+      misfit(expected, out);
+    t = t.to(torch::kFloat);
+    if (!v5) t = t.transpose(1, 2);  // -> [B, N, 4+C]
+    const int first_class = v5 ? 5 : 4;
+    model_classes_ = static_cast<int>(t.size(2)) - first_class;
+    auto cls = t.slice(2, first_class);
+    auto best = cls.max(2);
+    torch::Tensor scores = std::get<0>(best), labels = std::get<1>(best);
+    if (v5) scores = scores * t.select(2, 4);
+    t = t.cpu().contiguous();
+    scores = scores.cpu().contiguous();
+    labels = labels.cpu().to(torch::kInt).contiguous();
+    const int64_t n = t.size(1), stride = t.size(2);
+    for (int b = 0; b < frames; ++b) {
+      const float* rows = t[b].data_ptr<float>();
+      const float* sc = scores[b].data_ptr<float>();
+      const int* lb = labels[b].data_ptr<int>();
+      std::vector<Detection>& dets = result[b];
+      for (int64_t i = 0; i < n; ++i) {
+        if (!(sc[i] >= dc.score_threshold)) continue;
+        const float* r = rows + i * stride;
+        Detection d;
+        d.score = sc[i];
+        d.class_id = lb[i];
+        if (to_frame(r[0] - r[2] / 2, r[1] - r[3] / 2, r[0] + r[2] / 2, r[1] + r[3] / 2, d))
+          dets.push_back(std::move(d));
+      }
+      finish(dets);
+    }
+    return result;
+  }
+
+  // torchvision: List[Dict[str, Tensor]], or (losses, List[Dict[str, Tensor]]).
+  const std::string expected = "a list of " + std::to_string(frames) +
+                               " dicts with boxes [N,4], labels [N], scores [N] (masks [N,1,H,W])";
+  torch::jit::IValue list = out;
+  if (out.isTuple() && out.toTuple()->elements().size() == 2) list = out.toTuple()->elements()[1];
+  if (!list.isList() || list.toList().size() != static_cast<size_t>(frames)) misfit(expected, out);
+  auto items = list.toList();
+  for (int b = 0; b < frames; ++b) {
+    torch::jit::IValue item = items.get(b);
+    if (!item.isGenericDict()) misfit(expected, out);
+    auto dict = item.toGenericDict();
+    auto get = [&](const char* key, bool required) -> torch::Tensor {
+      if (!dict.contains(key)) {
+        if (required) misfit(expected, out);
+        return {};
+      }
+      torch::jit::IValue v = dict.at(key);
+      if (!v.isTensor()) misfit(expected, out);
+      return v.toTensor();
+    };
+    torch::Tensor boxes = get("boxes", true), labels = get("labels", true),
+                  scores = get("scores", true), masks = get("masks", false);
+    const int64_t n = boxes.size(0);
+    if (boxes.dim() != 2 || boxes.size(1) != 4 || labels.numel() != n || scores.numel() != n ||
+        (masks.defined() && (masks.dim() != 4 || masks.size(0) != n)))
+      misfit(expected, out);
+    boxes = boxes.to(torch::kFloat).cpu().contiguous();
+    labels = labels.to(torch::kLong).cpu().contiguous();
+    scores = scores.to(torch::kFloat).cpu().contiguous();
+    std::vector<Detection> dets;
+    std::vector<int64_t> source;  // index into the model's detections, for masks
+    for (int64_t i = 0; i < n; ++i) {
+      float s = scores.data_ptr<float>()[i];
+      if (!(s >= dc.score_threshold)) continue;
+      const float* r = boxes.data_ptr<float>() + 4 * i;
+      Detection d;
+      d.score = s;
+      d.class_id = static_cast<int>(labels.data_ptr<int64_t>()[i]);
+      if (to_frame(r[0], r[1], r[2], r[3], d)) {
+        dets.push_back(std::move(d));
+        source.push_back(i);
+      }
+    }
+    std::vector<size_t> keep = class_wise_nms(dets, static_cast<float>(dc.iou_threshold));
+    if (keep.size() > static_cast<size_t>(dc.max_detections)) keep.resize(dc.max_detections);
+    std::vector<Detection> kept;
+    for (size_t k : keep) {
+      Detection d = std::move(dets[k]);
+      if (masks.defined()) {
+        // Mask in input pixels -> the part that covers the frame -> frame size -> threshold.
+        torch::Tensor m = masks[source[k]].to(torch::kFloat).unsqueeze(0);  // [1,1,h,w]
+        int64_t valid_w = std::min<int64_t>(m.size(3), std::lround(size.width * sx));
+        int64_t valid_h = std::min<int64_t>(m.size(2), std::lround(size.height * sy));
+        m = m.slice(2, 0, valid_h).slice(3, 0, valid_w);
+        m = F::interpolate(m, F::InterpolateFuncOptions()
+                                  .size(std::vector<int64_t>{size.height, size.width})
+                                  .mode(torch::kBilinear)
+                                  .align_corners(false));
+        torch::Tensor bin = (m[0][0] >= dc.mask_threshold).to(torch::kUInt8).cpu().contiguous();
+        d.mask.assign(bin.data_ptr<uint8_t>(), bin.data_ptr<uint8_t>() + bin.numel());
+      }
+      kept.push_back(std::move(d));
+    }
+    result[b] = std::move(kept);
+  }
+  (void)input;
+  (void)finish;
+  return result;
+}
+
+void DetectTask::process(Chunk& chunk) {
+  c10::InferenceMode guard;
+  auto t0 = std::chrono::steady_clock::now();
+  const int batch = config_.batch_size;
+  std::string json = "[";
+  for (int i = 0; i < chunk.count(); i += batch) {
+    int n = std::min(batch, chunk.count() - i);
+    auto per_frame = run_batch(chunk.frame(i), n, chunk.size);
+    for (int k = 0; k < n; ++k) {
+      if (i + k > 0) json += ",";
+      json += detections_to_json(per_frame[k], chunk.size.width, chunk.size.height, class_names_);
+      if (config_.detect.write_video)
+        draw_detections({chunk.frame(i + k), chunk.size.width, chunk.size.height}, per_frame[k],
+                        class_names_, config_.detect.mask_alpha);
+    }
+  }
+  chunk.annotations = json + "]";
+  timings_.inference_s +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  timings_.frames += chunk.count();
+}
+
+}  // namespace vidscore
