@@ -1,8 +1,8 @@
 // vidscore-bench-model: model-only throughput, the baseline for scripts/bench.sh. Decodes the
 // first frames of a video into memory, then times the same Task vidscore runs (same model,
 // batch size, threads, device, warm-up excluded) over them, with no video I/O in the timing.
-//   vidscore-bench-model --model M --input IN [--frames N] [--batch-size B] [--threads T]
-//                        [--device D] [--repeat R]
+//   vidscore-bench-model [--config C] --model M --input IN [--frames N] [--batch-size B]
+//                        [--threads T] [--device D] [--repeat R]
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -21,7 +21,11 @@ int main(int argc, char** argv) {
   try {
     for (int i = 1; i + 1 < argc; i += 2) {
       std::string k = argv[i], v = argv[i + 1];
-      if (k == "--model") config.model_path = v;
+      if (k == "--config") {
+        std::string model = config.model_path;
+        config = load_config(v);
+        if (!model.empty()) config.model_path = model;
+      } else if (k == "--model") config.model_path = v;
       else if (k == "--input") input = v;
       else if (k == "--frames") frames = std::stoi(v);
       else if (k == "--batch-size") config.batch_size = std::stoi(v);
@@ -31,7 +35,7 @@ int main(int argc, char** argv) {
       else throw UsageError("unknown option " + k);
     }
     if (config.model_path.empty() || input.empty())
-      throw UsageError("usage: vidscore-bench-model --model M --input IN [--frames N] "
+      throw UsageError("usage: vidscore-bench-model [--config C] --model M --input IN [--frames N] "
                        "[--batch-size B] [--threads T] [--device D] [--repeat R]");
     VideoReader reader(input);
     FrameSize size = reader.info().size;

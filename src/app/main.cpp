@@ -15,6 +15,7 @@
 #include "vidscore/dist/mpi_env.h"
 #include "vidscore/dist/pipeline.h"
 #include "vidscore/error.h"
+#include "vidscore/model/task.h"
 
 extern "C" {
 #include <libavutil/log.h>
@@ -144,6 +145,7 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
 
 int main(int argc, char** argv) {
   using namespace vidscore;
+  keep_freed_memory_for_reuse();  // before MPI, FFmpeg or torch start threads
   std::unique_ptr<MpiEnv> env;
   try {
     env = std::make_unique<MpiEnv>(&argc, &argv);

@@ -352,8 +352,10 @@ class Coordinator {
           busy = true;
         }
       }
-      busy |= poll_results();
-      if (!busy) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      if (env_.size() > 1) busy |= poll_results();
+      // Chunks take tens of milliseconds at least: polling every millisecond costs no
+      // throughput and leaves the cores to the model, the decoder and the encoder.
+      if (!busy) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
 

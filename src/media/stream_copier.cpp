@@ -208,6 +208,14 @@ template <typename Write>
 void encode_fifo(AVCodecContext* enc, AVAudioFifo* fifo, AVFrame* frame, AVPacket* pkt,
                  int64_t& next_pts, bool flushing, Write&& write) {
   const int frame_size = enc->frame_size > 0 ? enc->frame_size : 1024;
+  auto drain = [&](const char* what) {
+    for (;;) {
+      int rc = avcodec_receive_packet(enc, pkt);
+      if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
+      av_check(rc, what);
+      write(pkt);
+    }
+  };
   while (av_audio_fifo_size(fifo) >= frame_size ||
          (flushing && av_audio_fifo_size(fifo) > 0)) {
     int n = std::min(frame_size, av_audio_fifo_size(fifo));
@@ -222,21 +230,11 @@ void encode_fifo(AVCodecContext* enc, AVAudioFifo* fifo, AVFrame* frame, AVPacke
     frame->pts = next_pts;
     next_pts += n;
     av_check(avcodec_send_frame(enc, frame), "encoding audio");
-    for (;;) {
-      int rc = avcodec_receive_packet(enc, pkt);
-      if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) break;
-      av_check(rc, "encoding audio");
-      write(pkt);
-    }
+    drain("encoding audio");
   }
   if (flushing) {
     av_check(avcodec_send_frame(enc, nullptr), "flushing audio encoder");
-    for (;;) {
-      int rc = avcodec_receive_packet(enc, pkt);
-      if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) break;
-      av_check(rc, "flushing audio encoder");
-      write(pkt);
-    }
+    drain("flushing audio encoder");
   }
 }
 

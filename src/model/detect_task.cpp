@@ -26,8 +26,6 @@ float iou(const Detection& a, const Detection& b) {
 
 double round_to(double v, double unit) { return std::round(v / unit) * unit; }
 
-std::string shape_or_kind(const torch::jit::IValue& v) { return describe_output(v); }
-
 }  // namespace
 
 std::vector<size_t> class_wise_nms(const std::vector<Detection>& dets, float iou_threshold) {
@@ -88,7 +86,7 @@ void DetectTask::misfit(const std::string& expected, const torch::jit::IValue& o
   }
   throw RuntimeError("model " + model_.path() + ": output does not fit detect layout \"" +
                      config_.detect.layout + "\": expected " + expected + ", got " +
-                     shape_or_kind(out) + hint);
+                     describe_output(out) + hint);
 }
 
 std::vector<std::vector<Detection>> DetectTask::run_batch(const uint8_t* pixels, int frames,
@@ -129,12 +127,11 @@ std::vector<std::vector<Detection>> DetectTask::run_batch(const uint8_t* pixels,
         torch::tensor({in.std[0], in.std[1], in.std[2]}, opts).view({1, 3, 1, 1});
   }
   torch::jit::IValue out = model_.forward(x.contiguous());
-  return parse(out, frames, size, input, sx, sy);
+  return parse(out, frames, size, sx, sy);
 }
 
 std::vector<std::vector<Detection>> DetectTask::parse(const torch::jit::IValue& out, int frames,
-                                                      FrameSize size, FrameSize input, float sx,
-                                                      float sy) {
+                                                      FrameSize size, float sx, float sy) {
   const DetectConfig& dc = config_.detect;
   const float W = size.width, H = size.height;
   std::vector<std::vector<Detection>> result(frames);
@@ -146,13 +143,11 @@ std::vector<std::vector<Detection>> DetectTask::parse(const torch::jit::IValue& 
     d.y2 = std::clamp(y2 / sy, 0.f, H);
     return d.x2 > d.x1 && d.y2 > d.y1;
   };
-  auto finish = [&](std::vector<Detection>& dets) {
+  // Indices of the detections to keep: class-wise NMS, best first, capped.
+  auto select = [&](const std::vector<Detection>& dets) {
     std::vector<size_t> keep = class_wise_nms(dets, static_cast<float>(dc.iou_threshold));
     if (keep.size() > static_cast<size_t>(dc.max_detections)) keep.resize(dc.max_detections);
-    std::vector<Detection> kept;
-    kept.reserve(keep.size());
-    for (size_t i : keep) kept.push_back(std::move(dets[i]));
-    dets = std::move(kept);
+    return keep;
   };
 
   if (dc.layout == "yolov5" || dc.layout == "yolov8") {
@@ -189,7 +184,9 @@ std::vector<std::vector<Detection>> DetectTask::parse(const torch::jit::IValue& 
         if (to_frame(r[0] - r[2] / 2, r[1] - r[3] / 2, r[0] + r[2] / 2, r[1] + r[3] / 2, d))
           dets.push_back(std::move(d));
       }
-      finish(dets);
+      std::vector<Detection> kept;
+      for (size_t k : select(dets)) kept.push_back(std::move(dets[k]));
+      dets = std::move(kept);
     }
     return result;
   }
@@ -237,10 +234,8 @@ std::vector<std::vector<Detection>> DetectTask::parse(const torch::jit::IValue& 
         source.push_back(i);
       }
     }
-    std::vector<size_t> keep = class_wise_nms(dets, static_cast<float>(dc.iou_threshold));
-    if (keep.size() > static_cast<size_t>(dc.max_detections)) keep.resize(dc.max_detections);
     std::vector<Detection> kept;
-    for (size_t k : keep) {
+    for (size_t k : select(dets)) {
       Detection d = std::move(dets[k]);
       if (masks.defined()) {
         // Mask in input pixels -> the part that covers the frame -> frame size -> threshold.
@@ -259,8 +254,6 @@ std::vector<std::vector<Detection>> DetectTask::parse(const torch::jit::IValue& 
     }
     result[b] = std::move(kept);
   }
-  (void)input;
-  (void)finish;
   return result;
 }
 

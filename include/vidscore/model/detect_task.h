@@ -39,7 +39,7 @@ class DetectTask : public Task {
 
  private:
   std::vector<std::vector<Detection>> parse(const torch::jit::IValue& out, int frames,
-                                            FrameSize size, FrameSize input, float sx, float sy);
+                                            FrameSize size, float sx, float sy);
   [[noreturn]] void misfit(const std::string& expected, const torch::jit::IValue& out) const;
 
   Config config_;

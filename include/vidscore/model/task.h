@@ -27,6 +27,10 @@ class Task {
   virtual const TaskTimings& timings() const = 0;
 };
 
+// Tunes glibc's allocator for tensor-sized blocks (see task.cpp). Call first thing in main,
+// before any thread starts; make_task calls it too. Idempotent.
+void keep_freed_memory_for_reuse();
+
 // Loads the model of `config` once onto the device picked for this rank (`local_rank` on its
 // node, among `local_size`), sets intra-op threads, and runs one warm-up batch of `frame` size,
 // which also checks the model's output against the task. Throws UsageError when the model file
