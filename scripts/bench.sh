@@ -59,15 +59,20 @@ run_vidscore() {  # ranks threads log
     mpirun --oversubscribe --bind-to none -np "$1" "$build/vidscore" --model "$model" \
     --input "$clip" --output "$work/out.mp4" --batch-size "$batch" --threads "$2" \
     --device cpu --progress off 2> "$3"
-  local wall fps stages rss
+  local wall fps stages rss pipeline_fps
   wall=$(cat "$work/time.txt")
   fps=$(python3 -c "print(f'{$frames / $wall:.2f}')")
+  # vidscore's own figure: from the first decoded frame to the renamed output, i.e. without
+  # process start-up, MPI init, model load and warm-up (about 2 s here).
+  pipeline_fps=$(sed -n 's/.* frames out, \([0-9.]*\) fps in .*/\1/p' "$3")
   stages=$(sed -n 's/^vidscore: stage seconds: //p' "$3")
   rss=$(sed -n 's/.*peak RSS \([0-9.]*\) MiB.*/\1/p' "$3")
-  summary "vidscore $1 rank x $2 thread" "$fps" "$wall" "stages: $stages; rank 0 peak RSS $rss MiB"
+  summary "vidscore $1 rank x $2 thread" "$fps" "$wall" "pipeline $pipeline_fps fps without start-up; stages: $stages; rank 0 peak RSS $rss MiB"
   best_fps=$(python3 -c "print(max($best_fps, $fps))")
+  best_pipeline_fps=$(python3 -c "print(max($best_pipeline_fps, $pipeline_fps))")
 }
 best_fps=0
+best_pipeline_fps=0
 run_vidscore 1 "$cores" "$work/v1.log"
 run_vidscore 2 1 "$work/v2.log"
 [ "$cores" -ge 4 ] && run_vidscore 2 $((cores / 2)) "$work/v2b.log"
@@ -118,9 +123,10 @@ JSON
 fi
 
 ratio_model=$(python3 -c "print(f'{$best_fps / $model_fps:.2f}')")
+ratio_pipeline=$(python3 -c "print(f'{$best_pipeline_fps / $model_fps:.2f}')")
 ratio_peer=$(python3 -c "print(f'{$best_fps / $peer_fps:.2f}')")
 rss_growth=$(python3 -c "print(f'{100 * ($rss_long / $rss_short - 1):+.1f}')")
-echo "bench: best vidscore / model-only = $ratio_model (target >= 0.9)"
+echo "bench: best vidscore / model-only = $ratio_model wall, $ratio_pipeline without start-up (target >= 0.9)"
 echo "bench: best vidscore / reference pipeline = $ratio_peer (target >= 1.5)"
 echo "bench: rank 0 peak RSS $rss_short MiB ($frames frames) -> $rss_long MiB (10x: $((frames * 10)) frames), $rss_growth%"
 
@@ -140,7 +146,8 @@ mkdir -p docs
   echo "| --- | --- | --- | --- |"
   printf '%s\n' "${rows[@]}"
   echo
-  echo "- best vidscore / model-only: **$ratio_model** (target at least 0.9)"
+  echo "- best vidscore / model-only: **$ratio_model** counting the whole command, **$ratio_pipeline** without"
+  echo "  start-up (MPI init, model load, warm-up: about 2 s, the same for any length) (target at least 0.9)"
   echo "- best vidscore / reference pipeline: **$ratio_peer** (target at least 1.5)"
   echo "- rank 0 peak RSS (2 ranks, identity model): $rss_short MiB for $frames frames, $rss_long MiB for $((frames * 10)) frames ($rss_growth%)"
   if [ ${#det_rows[@]} -gt 0 ]; then

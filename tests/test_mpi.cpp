@@ -171,3 +171,30 @@ TEST_CASE("rank 0 memory does not grow with the video's length", "[mpi][slow]") 
   INFO("peak RSS " << short_rss << " MiB for 100 frames, " << long_rss << " MiB for 1000");
   CHECK(long_rss < short_rss * 1.10);
 }
+
+TEST_CASE("a killed rank ends the job and leaves no partial output", "[mpi]") {
+  TempDir dir;
+  std::string clip = dir.path("long.mp4");
+  ffmpeg("-f lavfi -i testsrc2=size=320x240:rate=25:duration=12 -f lavfi -i sine=duration=12 "
+         "-c:v libx264 -preset ultrafast -c:a aac " + quote(clip));
+  // Slow on purpose (about 0.5 s a batch), so the job is still running when a rank is killed.
+  std::string model = dir.path("slow.ts.pt");
+  save_scripted("def forward(self, x):\n    y = x\n    for i in range(1500):\n"
+                "        y = y * 1.0\n    return y\n", model);
+  std::string out = dir.path("killed_run_out.mp4");
+  // Start the job, let it get going, then SIGKILL the newest of its vidscore processes (a rank).
+  std::string job = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun "
+                    "--oversubscribe --bind-to none -np 2 " + quote(VIDSCORE_BIN) +
+                    " --progress off --threads 1 --model " + quote(model) + " --input " +
+                    quote(clip) + " --output " + quote(out);
+  auto r = run("(" + job + ") & pid=$!; sleep 4; pkill -9 -n -f '^[^ ]*/vidscore .*killed_run_out'; "
+               "start=$(date +%s.%N); wait $pid; code=$?; "
+               "echo \"exit=$code after=$(echo \"$(date +%s.%N) - $start\" | bc)\"");
+  INFO(r.output);
+  CHECK_THAT(r.output, Catch::Contains("exit=") && !Catch::Contains("exit=0 "));
+  auto at = r.output.find("after=");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stod(r.output.substr(at + 6)) < 30.0);
+  CHECK_FALSE(file_exists(out));
+  CHECK(files_with_prefix(dir.path(""), "killed_run_out").empty());
+}

@@ -16,6 +16,7 @@
 #include "vidscore/dist/pipeline.h"
 #include "vidscore/error.h"
 #include "vidscore/model/task.h"
+#include "vidscore/partial_files.h"
 
 extern "C" {
 #include <libavutil/log.h>
@@ -154,6 +155,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const bool rank0 = env->rank() == 0;
+  install_termination_handler();
   av_log_set_level(AV_LOG_ERROR);
 
   CliOptions cli;

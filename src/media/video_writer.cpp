@@ -12,6 +12,7 @@ extern "C" {
 }
 
 #include "vidscore/error.h"
+#include "vidscore/partial_files.h"
 
 namespace vidscore {
 namespace {
@@ -126,6 +127,7 @@ VideoWriter::VideoWriter(const std::string& output_path, const VideoInfo& video,
   from_rgb_ = std::make_unique<FromRgbConverter>(video.size, e->pix_fmt, video.color);
 
   if (!(ofmt->flags & AVFMT_NOFILE)) {
+    register_partial_file(temp_path_);
     rc = avio_open(&out_->pb, temp_path_.c_str(), AVIO_FLAG_WRITE);
     if (rc < 0)
       throw RuntimeError("cannot write " + temp_path_ + " (for " + output_path +
@@ -141,6 +143,7 @@ VideoWriter::~VideoWriter() {
   // Failure path: close what is open and remove the partial file. Never throws.
   out_.reset();
   if (header_written_ || fs::exists(temp_path_)) std::remove(temp_path_.c_str());
+  unregister_partial_file(temp_path_);
 }
 
 std::vector<std::string> VideoWriter::notes() const {
@@ -205,6 +208,7 @@ void VideoWriter::finish() {
   out_.reset();  // closes the file
   std::error_code ec;
   fs::rename(temp_path_, final_path_, ec);
+  unregister_partial_file(temp_path_);
   if (ec) {
     std::remove(temp_path_.c_str());
     throw RuntimeError("cannot rename " + temp_path_ + " to " + final_path_ + ": " + ec.message());

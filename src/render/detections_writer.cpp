@@ -10,11 +10,13 @@
 #include <nlohmann/json.hpp>
 
 #include "vidscore/error.h"
+#include "vidscore/partial_files.h"
 
 namespace vidscore {
 
 DetectionsWriter::DetectionsWriter(const std::string& path, const DetectionsHeader& h)
     : path_(path), temp_path_(path + ".partial-" + std::to_string(::getpid())) {
+  register_partial_file(temp_path_);
   file_ = std::fopen(temp_path_.c_str(), "w");
   if (!file_)
     throw RuntimeError("cannot write detections " + temp_path_ + ": " + std::strerror(errno));
@@ -32,6 +34,7 @@ DetectionsWriter::DetectionsWriter(const std::string& path, const DetectionsHead
 DetectionsWriter::~DetectionsWriter() {
   if (file_) std::fclose(file_);
   if (!finished_) std::remove(temp_path_.c_str());
+  unregister_partial_file(temp_path_);
 }
 
 void DetectionsWriter::add_frame(int64_t index, double pts_time, const std::string& dets) {
@@ -48,6 +51,7 @@ void DetectionsWriter::finish() {
   if (!ok) throw RuntimeError("cannot write detections " + temp_path_ + ": " + std::strerror(errno));
   std::error_code ec;
   std::filesystem::rename(temp_path_, path_, ec);
+  unregister_partial_file(temp_path_);
   if (ec) throw RuntimeError("cannot rename " + temp_path_ + " to " + path_ + ": " + ec.message());
   finished_ = true;
 }
