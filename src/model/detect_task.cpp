@@ -259,6 +259,7 @@ std::vector<std::vector<Detection>> DetectTask::parse(const torch::jit::IValue& 
 
 void DetectTask::process(Chunk& chunk) {
   c10::InferenceMode guard;
+  use_threads(threads_);
   auto t0 = std::chrono::steady_clock::now();
   const int batch = config_.batch_size;
   std::string json = "[";

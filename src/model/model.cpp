@@ -21,6 +21,10 @@ torch::Device pick_device(const std::string& wanted, int local_rank) {
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % count));
 }
 
+void use_threads(int threads) {
+  if (threads > 0 && torch::get_num_threads() != threads) torch::set_num_threads(threads);
+}
+
 int pick_threads(int configured, int local_size) {
   if (configured > 0) return configured;
   int cores = static_cast<int>(std::thread::hardware_concurrency());

@@ -74,6 +74,7 @@ void StyleTask::run_batch(uint8_t* pixels, int frames, FrameSize size) {
 
 void StyleTask::process(Chunk& chunk) {
   c10::InferenceMode guard;
+  use_threads(threads_);
   auto t0 = std::chrono::steady_clock::now();
   const int batch = config_.batch_size;
   for (int i = 0; i < chunk.count(); i += batch) {

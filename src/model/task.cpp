@@ -51,7 +51,8 @@ std::unique_ptr<Task> make_task(const Config& config, FrameSize frame, int local
                                 int local_size) {
   keep_freed_memory_for_reuse();
   torch::Device device = pick_device(config.device, local_rank);
-  torch::set_num_threads(pick_threads(config.threads, local_size));
+  const int threads = pick_threads(config.threads, local_size);
+  use_threads(threads);
   if (config.precision == "fp16" && !device.is_cuda())
     throw UsageError("precision \"fp16\" needs a CUDA device, this rank runs on " + device.str());
   c10::InferenceMode guard;
@@ -61,6 +62,7 @@ std::unique_ptr<Task> make_task(const Config& config, FrameSize frame, int local
   if (config.task == "detect") {
     load_operator_libraries(config.detect.operator_libraries);
     auto task = std::make_unique<DetectTask>(config, device);
+    task->set_threads(threads);
     task->run_batch(grey.data(), 1, frame);
     if (!config.detect.class_names.empty() && task->model_classes() > 0) {
       size_t names = task->class_names().size();
@@ -72,6 +74,7 @@ std::unique_ptr<Task> make_task(const Config& config, FrameSize frame, int local
     return task;
   }
   auto task = std::make_unique<StyleTask>(config, device);
+  task->set_threads(threads);
   task->run_batch(grey.data(), 1, frame);
   return task;
 }

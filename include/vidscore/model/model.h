@@ -14,6 +14,9 @@ namespace vidscore {
 // UsageError for "cuda" on a machine or libtorch without CUDA.
 torch::Device pick_device(const std::string& wanted, int local_rank);
 
+// Sets torch's intra-op threads for the calling thread when they differ from `threads`.
+void use_threads(int threads);
+
 // Intra-op threads for this rank: `configured`, or the node's cores shared among local ranks.
 int pick_threads(int configured, int local_size);
 

@@ -25,6 +25,13 @@ class Task {
   // "cpu" or "cuda:N": where the model runs.
   virtual std::string device_name() const = 0;
   virtual const TaskTimings& timings() const = 0;
+
+  // Intra-op threads for process(). OpenMP keeps the thread count per calling thread, so
+  // process() applies it on whichever thread runs it (rank 0 runs the model off the main thread).
+  void set_threads(int threads) { threads_ = threads; }
+
+ protected:
+  int threads_ = 1;
 };
 
 // Tunes glibc's allocator for tensor-sized blocks (see task.cpp). Call first thing in main,
