@@ -93,8 +93,7 @@ std::vector<std::vector<Detection>> DetectTask::run_batch(const uint8_t* pixels,
                                                           FrameSize size) {
   const DetectConfig& dc = config_.detect;
   const int64_t h = size.height, w = size.width;
-  auto cpu_u8 = torch::from_blob(const_cast<uint8_t*>(pixels), {frames, h, w, 3}, torch::kUInt8);
-  torch::Tensor x = cpu_u8.to(model_.device()).permute({0, 3, 1, 2}).to(torch::kFloat);
+  torch::Tensor x = frames_to_tensor(pixels, frames, size, model_.device());
 
   FrameSize input = size;  // the model's input size
   float sx = 1.f, sy = 1.f;  // input pixels per frame pixel
@@ -118,14 +117,7 @@ std::vector<std::vector<Detection>> DetectTask::run_batch(const uint8_t* pixels,
     if (rw < input.width || rh < input.height)
       x = torch::constant_pad_nd(x, {0, input.width - rw, 0, input.height - rh}, dc.pad_value);
   }
-  const ModelInput& in = config_.input;
-  if (in.bgr) x = x.flip(1);
-  if (in.scale != 1.0) x = x * in.scale;
-  if (in.mean != std::array<double, 3>{0, 0, 0} || in.std != std::array<double, 3>{1, 1, 1}) {
-    auto opts = x.options();
-    x = (x - torch::tensor({in.mean[0], in.mean[1], in.mean[2]}, opts).view({1, 3, 1, 1})) /
-        torch::tensor({in.std[0], in.std[1], in.std[2]}, opts).view({1, 3, 1, 1});
-  }
+  x = apply_input_transform(x, config_.input);
   torch::jit::IValue out = model_.forward(x.contiguous());
   return parse(out, frames, size, sx, sy);
 }

@@ -87,6 +87,25 @@ torch::jit::IValue Model::forward(const torch::Tensor& batch) {
   }
 }
 
+torch::Tensor frames_to_tensor(const uint8_t* pixels, int frames, FrameSize size,
+                               torch::Device device) {
+  auto u8 = torch::from_blob(const_cast<uint8_t*>(pixels), {frames, size.height, size.width, 3},
+                             torch::kUInt8);
+  // uint8 crosses to the device (4x fewer bytes than float), then converts there.
+  return u8.to(device).permute({0, 3, 1, 2}).to(torch::kFloat);
+}
+
+torch::Tensor apply_input_transform(torch::Tensor x, const ModelInput& in) {
+  if (in.bgr) x = x.flip(1);
+  if (in.scale != 1.0) x = x * in.scale;
+  if (in.mean != std::array<double, 3>{0, 0, 0} || in.std != std::array<double, 3>{1, 1, 1}) {
+    auto opts = x.options();
+    x = (x - torch::tensor({in.mean[0], in.mean[1], in.mean[2]}, opts).view({1, 3, 1, 1})) /
+        torch::tensor({in.std[0], in.std[1], in.std[2]}, opts).view({1, 3, 1, 1});
+  }
+  return x;
+}
+
 std::string shape_string(const torch::Tensor& t) {
   std::ostringstream s;
   s << t.sizes();

@@ -9,15 +9,6 @@
 namespace vidscore {
 namespace {
 
-torch::Tensor channel_vector(const std::array<double, 3>& v, const torch::TensorOptions& opts) {
-  return torch::tensor({v[0], v[1], v[2]}, opts.dtype(torch::kFloat)).view({1, 3, 1, 1});
-}
-
-bool is_identity(const ModelInput& in) {
-  return in.scale == 1.0 && in.mean == std::array<double, 3>{0, 0, 0} &&
-         in.std == std::array<double, 3>{1, 1, 1};
-}
-
 // Reflect padding needs the pad to be smaller than the side; tiny frames fall back to
 // replicating the edge.
 torch::Tensor pad_to_multiple(const torch::Tensor& x, int multiple) {
@@ -35,14 +26,9 @@ StyleTask::StyleTask(const Config& config, torch::Device device)
 
 void StyleTask::run_batch(uint8_t* pixels, int frames, FrameSize size) {
   const int64_t h = size.height, w = size.width;
-  auto cpu_u8 = torch::from_blob(pixels, {frames, h, w, 3}, torch::kUInt8);
-  torch::Tensor x = cpu_u8.to(model_.device()).permute({0, 3, 1, 2}).to(torch::kFloat);
+  torch::Tensor x = frames_to_tensor(pixels, frames, size, model_.device());
   const ModelInput& in = config_.input;
-  if (in.bgr) x = x.flip(1);
-  if (!is_identity(in)) {
-    x = x * in.scale;
-    x = (x - channel_vector(in.mean, x.options())) / channel_vector(in.std, x.options());
-  }
+  x = apply_input_transform(x, in);
   x = pad_to_multiple(x.contiguous(), config_.pad_multiple);
 
   torch::jit::IValue out = model_.forward(x);

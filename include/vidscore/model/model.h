@@ -7,6 +7,7 @@
 #include <torch/script.h>
 
 #include "vidscore/config.h"
+#include "vidscore/frame.h"
 
 namespace vidscore {
 
@@ -38,6 +39,14 @@ class Model {
   bool fp16_;
   torch::jit::Module module_;
 };
+
+// `frames` packed RGB24 frames at `pixels` as a float [B, 3, H, W] tensor (values 0-255) on
+// `device`. The pixels are read, not copied, until the tensor reaches the device.
+torch::Tensor frames_to_tensor(const uint8_t* pixels, int frames, FrameSize size,
+                               torch::Device device);
+
+// The config's input transform: channel order, then scale, mean and std.
+torch::Tensor apply_input_transform(torch::Tensor x, const ModelInput& in);
 
 // "[4, 3, 240, 320]": for messages.
 std::string shape_string(const torch::Tensor& t);

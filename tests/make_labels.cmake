@@ -1,0 +1,31 @@
+# cmake -D EXE=test_binary -D LABELS=mod1,mod2 -D OUT=labels.cmake -P make_labels.cmake
+# Run after each test executable is built: writes set_tests_properties() lines giving every test
+# the module's labels, plus "slow" for tests tagged [slow] and "slow;real" for tests tagged
+# [real] (Catch2 2.x's catch_discover_tests cannot turn tags into CTest labels).
+string(REPLACE "," ";" base "${LABELS}")
+set(content "")
+foreach(pass IN ITEMS fast slow real)
+  if(pass STREQUAL "fast")
+    set(spec "~[slow]")
+    set(labels ${base})
+  elseif(pass STREQUAL "slow")
+    set(spec "[slow]~[real]")
+    set(labels ${base} slow)
+  else()
+    set(spec "[real]")
+    set(labels ${base} slow real)
+  endif()
+  execute_process(COMMAND "${EXE}" "${spec}" --list-test-names-only
+                  OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0 AND out STREQUAL "")
+    continue()
+  endif()
+  string(REPLACE "\n" ";" names "${out}")
+  foreach(name IN LISTS names)
+    if(name STREQUAL "")
+      continue()
+    endif()
+    string(APPEND content "set_tests_properties([==[${name}]==] PROPERTIES LABELS \"${labels}\")\n")
+  endforeach()
+endforeach()
+file(WRITE "${OUT}" "${content}")
