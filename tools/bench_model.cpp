@@ -3,7 +3,6 @@
 // batch size, threads, device, warm-up excluded) over them, with no video I/O in the timing.
 //   vidscore-bench-model [--config C] --model M --input IN [--frames N] [--batch-size B]
 //                        [--threads T] [--device D] [--repeat R]
-#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -12,6 +11,7 @@
 #include "vidscore/error.h"
 #include "vidscore/media/video_reader.h"
 #include "vidscore/model/task.h"
+#include "vidscore/timing.h"
 
 int main(int argc, char** argv) {
   using namespace vidscore;
@@ -53,9 +53,9 @@ int main(int argc, char** argv) {
     double best = 1e300;
     for (int r = 0; r < repeat; ++r) {
       chunk.pixels = original;
-      auto t0 = std::chrono::steady_clock::now();
+      auto t0 = Clock::now();
       task->process(chunk);
-      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      best = std::min(best, seconds_since(t0));
     }
     std::printf("model-only: %d frames %dx%d, batch %d, %s: %.3f s, %.2f fps\n", chunk.count(),
                 size.width, size.height, config.batch_size, task->device_name().c_str(), best,

@@ -22,17 +22,12 @@
 #include "vidscore/model/task.h"
 #include "vidscore/progress.h"
 #include "vidscore/render/detections_writer.h"
+#include "vidscore/timing.h"
 
 namespace vidscore {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
 constexpr int kMessageBytes = 1024;
 constexpr int kCreditsPerRank = 2;  // chunks in flight per rank: one computing, one waiting
 
@@ -138,8 +133,7 @@ class Coordinator {
   // `writer` and `detections` may be null (no video wanted; not a detection task).
   Coordinator(const Config& config, const JobPaths& paths, const MpiEnv& env, VideoReader& reader,
               VideoWriter* writer, DetectionsWriter* detections, Task& task)
-      : config_(config),
-        paths_(paths),
+      : paths_(paths),
         env_(env),
         reader_(reader),
         writer_(writer),
@@ -446,7 +440,6 @@ class Coordinator {
                  usage.ru_maxrss / 1024.0, peak_chunks_alive_, window_, chunk_frames_);
   }
 
-  const Config& config_;
   const JobPaths& paths_;
   const MpiEnv& env_;
   VideoReader& reader_;

@@ -13,6 +13,7 @@ extern "C" {
 
 #include "vidscore/error.h"
 #include "vidscore/partial_files.h"
+#include "vidscore/timing.h"
 
 namespace vidscore {
 namespace {
@@ -158,12 +159,6 @@ WriterStats VideoWriter::stats() const {
   return s;
 }
 
-namespace {
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-}  // namespace
-
 void VideoWriter::drain() {
   for (;;) {
     int rc = avcodec_receive_packet(enc_.get(), packet_.get());
@@ -171,7 +166,7 @@ void VideoWriter::drain() {
     av_check(rc, "encoding video");
     if (packet_->duration <= 0) packet_->duration = frame_duration_;
     // Audio up to this packet's decode time goes first, so the file interleaves.
-    auto t0 = std::chrono::steady_clock::now();
+    auto t0 = Clock::now();
     int64_t ts = packet_->dts != AV_NOPTS_VALUE ? packet_->dts : packet_->pts;
     copier_->write_until(ts * av_q2d(enc_->time_base));
     av_packet_rescale_ts(packet_.get(), enc_->time_base, stream_->time_base);
@@ -184,7 +179,7 @@ void VideoWriter::drain() {
 void VideoWriter::write(const uint8_t* rgb, int64_t pts) {
   VIDSCORE_ASSERT(!finished_);
   VIDSCORE_ASSERT(last_pts_ == AV_NOPTS_VALUE || pts > last_pts_);
-  auto t0 = std::chrono::steady_clock::now();
+  auto t0 = Clock::now();
   double mux_before = stats_.mux_s;
   av_check(av_frame_make_writable(yuv_.get()), "video frame buffer");
   from_rgb_->convert(rgb, *yuv_);
@@ -201,7 +196,7 @@ void VideoWriter::finish() {
   VIDSCORE_ASSERT(!finished_);
   av_check(avcodec_send_frame(enc_.get(), nullptr), "flushing the video encoder");
   drain();
-  auto t0 = std::chrono::steady_clock::now();
+  auto t0 = Clock::now();
   copier_->finish();
   av_check(av_write_trailer(out_.get()), "output " + final_path_ + ": writing the trailer");
   stats_.mux_s += seconds_since(t0);

@@ -1,7 +1,6 @@
 #include "vidscore/model/detect_task.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <numeric>
@@ -10,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "vidscore/error.h"
+#include "vidscore/timing.h"
 
 namespace vidscore {
 namespace {
@@ -252,7 +252,7 @@ std::vector<std::vector<Detection>> DetectTask::parse(const torch::jit::IValue& 
 void DetectTask::process(Chunk& chunk) {
   c10::InferenceMode guard;
   use_threads(threads_);
-  auto t0 = std::chrono::steady_clock::now();
+  auto t0 = Clock::now();
   const int batch = config_.batch_size;
   std::string json = "[";
   for (int i = 0; i < chunk.count(); i += batch) {
@@ -267,8 +267,7 @@ void DetectTask::process(Chunk& chunk) {
     }
   }
   chunk.annotations = json + "]";
-  timings_.inference_s +=
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  timings_.inference_s += seconds_since(t0);
   timings_.frames += chunk.count();
 }
 

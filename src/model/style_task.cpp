@@ -1,10 +1,10 @@
 #include "vidscore/model/style_task.h"
 
-#include <chrono>
 
 #include <torch/torch.h>
 
 #include "vidscore/error.h"
+#include "vidscore/timing.h"
 
 namespace vidscore {
 namespace {
@@ -61,14 +61,13 @@ void StyleTask::run_batch(uint8_t* pixels, int frames, FrameSize size) {
 void StyleTask::process(Chunk& chunk) {
   c10::InferenceMode guard;
   use_threads(threads_);
-  auto t0 = std::chrono::steady_clock::now();
+  auto t0 = Clock::now();
   const int batch = config_.batch_size;
   for (int i = 0; i < chunk.count(); i += batch) {
     int n = std::min(batch, chunk.count() - i);
     run_batch(chunk.frame(i), n, chunk.size);
   }
-  timings_.inference_s +=
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  timings_.inference_s += seconds_since(t0);
   timings_.frames += chunk.count();
 }
 
