@@ -159,6 +159,18 @@ TEST_CASE("containers, audio layouts and metadata", "[e2e]") {
                          Catch::Contains("rotation=-90"));
   }
 
+  SECTION("rotation into .mkv, which cannot store it, is named in a note") {
+    std::string plain = dir.path("plain.mp4"), clip = dir.path("rot.mp4");
+    ffmpeg("-f lavfi -i testsrc2=size=128x72:rate=25 -t 0.4 -c:v libx264 " + quote(plain));
+    remux_with_rotation(plain, clip, 90);
+    auto r = run_vidscore("--model " + quote(model) + " --input " + quote(clip) + " --output " +
+                          quote(dir.path("rot_out.mkv")));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.output, Catch::Contains("vidscore: note: the input's display rotation (90 "
+                                         "degrees) cannot be stored in .mkv"));
+  }
+
   SECTION("Vorbis audio into MP4 is re-encoded to AAC, and said so") {
     std::string clip = dir.path("v.webm");
     ffmpeg("-f lavfi -i testsrc2=size=128x72:rate=25 -f lavfi -i sine=sample_rate=48000 -t 1 "

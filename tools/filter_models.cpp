@@ -19,6 +19,7 @@ std::vector<std::pair<std::string, std::string>> filter_catalog() {
        "pen-and-ink drawing: dark Sobel edges on warm paper, lightly shaded (the demo's default)"},
       {"invert", "colour negative: 255 - x"},
       {"identity", "returns its input (pipeline tests)"},
+      {"swap_rb", "swaps red and blue: reveals R/B and colour-matrix mix-ups (tests)"},
       {"sepia", "sepia colour grade"},
   };
 }
@@ -27,6 +28,8 @@ torch::jit::Module make_filter(const std::string& name) {
   if (name == "invert")
     return module_from_source("def forward(self, x):\n    return 255.0 - x\n");
   if (name == "identity") return module_from_source("def forward(self, x):\n    return x\n");
+  if (name == "swap_rb")
+    return module_from_source("def forward(self, x):\n    return x.flip([1])\n");
   if (name == "sepia") {
     torch::jit::Module m("vidscore_filter");
     m.register_buffer("grade", torch::tensor({{0.393, 0.769, 0.189},

@@ -20,6 +20,10 @@ class RuntimeError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Exit code of a job that completed on a damaged or cut input: every frame that decoded was
+// written (the output is complete and valid), and a note says how much was lost.
+constexpr int kExitDamagedInput = 3;
+
 // Broken invariant: a bug in vidscore, not in the user's input.
 #define VIDSCORE_ASSERT(cond)                                                              \
   do {                                                                                     \

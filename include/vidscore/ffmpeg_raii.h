@@ -51,7 +51,13 @@ FramePtr make_frame();
 PacketPtr make_packet();
 
 // FFmpeg's text for an error code, e.g. "Invalid data found when processing input".
+// FFmpeg's error text for `code`, with FFmpeg's last logged error line appended when there is
+// one ("Invalid data found when processing input (ffmpeg: [mov,mp4...] moov atom not found)").
 std::string av_error_text(int code);
+
+// Routes FFmpeg's log through vidscore: lines at or below `print_level` (AV_LOG_*) are printed
+// as "vidscore: ffmpeg: ..." lines; error lines are kept to fold into vidscore's own errors.
+void install_ffmpeg_log(int print_level);
 
 // Throws RuntimeError("<what>: <FFmpeg's text>") when code < 0; returns code otherwise.
 int av_check(int code, const std::string& what);

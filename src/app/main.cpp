@@ -1,6 +1,6 @@
 // vidscore: apply a TorchScript model to every frame of a video, across MPI ranks.
 // Parses the command line, picks the rank's role, maps exceptions to exit codes:
-// 0 success, 1 runtime failure, 2 usage or config error.
+// 0 success, 1 runtime failure, 2 usage or config error, 3 done on a damaged input.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -15,6 +15,7 @@
 #include "vidscore/dist/mpi_env.h"
 #include "vidscore/dist/pipeline.h"
 #include "vidscore/error.h"
+#include "vidscore/ffmpeg_raii.h"
 #include "vidscore/model/task.h"
 #include "vidscore/partial_files.h"
 
@@ -29,6 +30,7 @@ struct CliOptions {
   std::string config_path;  // --config
   JobPaths paths;           // --input, --output
   bool help = false, version = false, print_config = false;
+  int log_level = AV_LOG_QUIET;  // --log-level: FFmpeg's own log lines to show
 };
 
 void print_usage(const Config& d) {
@@ -55,10 +57,14 @@ void print_usage(const Config& d) {
       "  --task T             style | detect (task)                     [%s]\n"
       "  --detections FILE    detect: JSON of detections  [OUTPUT with .json]\n"
       "  --no-video           detect: write only the JSON (detect.write_video=false)\n"
+      "  --log-level L        FFmpeg's log: quiet | error | warning | info | debug [quiet]\n"
+      "                       (its errors are always folded into vidscore's messages)\n"
+      "  --verbose            same as --log-level info\n"
       "  --print-config       print the effective config as JSON and exit\n"
       "  --help, --version\n"
       "\n"
-      "exit codes: 0 done, 1 runtime failure, 2 usage or config error\n",
+      "exit codes: 0 done, 1 runtime failure, 2 usage or config error,\n"
+      "            3 done on a damaged or cut input (what decoded was written; see the note)\n",
       d.model_path.empty() ? "none" : d.model_path.c_str(), d.device.c_str(),
       d.precision.c_str(), d.batch_size, d.threads, d.crf, d.preset.c_str(), d.chunk_frames,
       d.progress.c_str(), d.task.c_str());
@@ -74,6 +80,15 @@ int parse_int(const std::string& flag, const std::string& v) {
   throw UsageError(flag + ": expected an integer, got \"" + v + "\"");
 }
 
+int parse_log_level(const std::string& v) {
+  if (v == "quiet") return AV_LOG_QUIET;
+  if (v == "error") return AV_LOG_ERROR;
+  if (v == "warning") return AV_LOG_WARNING;
+  if (v == "info") return AV_LOG_INFO;
+  if (v == "debug") return AV_LOG_DEBUG;
+  throw UsageError("--log-level: expected quiet, error, warning, info or debug, got \"" + v + "\"");
+}
+
 // Parses argv: first the config file, then the overrides on top, each checked by the same
 // validator as the file (so "--device gpu" fails like "device": "gpu" would).
 Config parse_args(int argc, char** argv, CliOptions& cli) {
@@ -81,7 +96,7 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
   const std::vector<std::string> with_value = {
       "--config", "--input",   "--output",       "--model",        "--device",  "--precision",
       "--batch-size", "--threads", "--crf", "--preset", "--chunk-frames", "--progress",
-      "--task", "--detections"};
+      "--task", "--detections", "--log-level"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     std::string value;
@@ -103,6 +118,10 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
       cli.print_config = true;
       continue;
     }
+    if (a == "--verbose") {
+      cli.log_level = AV_LOG_INFO;
+      continue;
+    }
     if (a == "--no-video") {
       overrides.emplace_back(a, "");
       continue;
@@ -116,6 +135,7 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
     if (a == "--config") cli.config_path = value;
     else if (a == "--input") cli.paths.input = value;
     else if (a == "--output") cli.paths.output = value;
+    else if (a == "--log-level") cli.log_level = parse_log_level(value);
     else overrides.emplace_back(a, value);
   }
   if (cli.help || cli.version) return Config{};
@@ -156,7 +176,7 @@ int main(int argc, char** argv) {
   }
   const bool rank0 = env->rank() == 0;
   install_termination_handler();
-  av_log_set_level(AV_LOG_ERROR);
+  install_ffmpeg_log(AV_LOG_QUIET);
 
   CliOptions cli;
   Config config;
@@ -175,6 +195,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     validate_config(config);
+    install_ffmpeg_log(cli.log_level);
   } catch (const UsageError& e) {
     if (rank0) std::fprintf(stderr, "vidscore: error: %s\n", e.what());
     return 2;

@@ -161,6 +161,10 @@ class Coordinator {
     if (failed_) shutdown();
     for (auto& t : threads) t.join();
     if (error_) std::rethrow_exception(error_);
+    if (total_frames_ == 0)
+      throw RuntimeError(paths_.input + ": video stream " +
+                         std::to_string(reader_.info().stream_index) +
+                         " has no decodable frames; nothing written");
     if (writer_) writer_->finish();
     if (detections_) detections_->finish();
     stop_workers();
@@ -482,6 +486,8 @@ void check_output_path(const std::string& input, const std::string& output) {
   fs::path dir = fs::path(output).parent_path();
   if (!dir.empty() && !fs::is_directory(dir, ec))
     throw UsageError("output " + output + ": folder " + dir.string() + " does not exist");
+  if (fs::is_directory(output, ec))
+    throw UsageError("output " + output + " is an existing folder; give a file name");
 }
 
 // The detections JSON: the configured file, else the output itself when it is a .json (JSON
@@ -499,7 +505,16 @@ void check_paths(const Config& config, const JobPaths& paths) {
   if (paths.output.empty()) throw UsageError("no output: pass --output FILE");
   if (!fs::exists(paths.input, ec))
     throw RuntimeError("cannot open input " + paths.input + ": No such file or directory");
+  // The video and the carried streams are read by two demuxers, so the input is opened twice:
+  // a pipe would hang on the second open.
+  if (fs::is_fifo(paths.input, ec) || fs::is_character_file(paths.input, ec) ||
+      fs::is_socket(paths.input, ec))
+    throw UsageError("input " + paths.input + " is a pipe or device; vidscore reads its input "
+                     "twice (video, then audio), so save the stream to a file first");
+  if (fs::is_directory(paths.input, ec))
+    throw UsageError("input " + paths.input + " is a folder; give a video file");
   bool video = config.task != "detect" || config.detect.write_video;
+  if (video) output_format_for(paths.output);
   if (video && fs::path(paths.output).extension() == ".json")
     throw UsageError("output " + paths.output + " is a .json name but a video is written; set "
                      "detect.write_video to false (--no-video) for detections only");
@@ -566,7 +581,8 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
     for (const auto& n : writer->notes()) std::fprintf(stderr, "vidscore: note: %s\n", n.c_str());
 
   Coordinator(config, paths, env, *reader, writer.get(), detections.get(), *task).run();
-  return 0;
+  for (const auto& n : reader->notes()) std::fprintf(stderr, "vidscore: note: %s\n", n.c_str());
+  return reader->damaged() ? kExitDamagedInput : 0;
 }
 
 int run_worker(const Config& config, const MpiEnv& env) {

@@ -23,6 +23,10 @@ bool container_holds(const AVOutputFormat* f, AVMediaType type, AVCodecID id) {
   if (avformat_query_codec(f, id, FF_COMPLIANCE_NORMAL) != 1) return false;
   if (!is_mp4_family(f)) return true;
   if (type == AVMEDIA_TYPE_AUDIO) {
+    // QuickTime holds uncompressed PCM (FFmpeg 5.1's MP4 muxer does not).
+    const AVCodecDescriptor* d = avcodec_descriptor_get(id);
+    if (std::strcmp(f->name, "mov") == 0 && d && std::strncmp(d->name, "pcm_", 4) == 0)
+      return true;
     static const AVCodecID kMp4Audio[] = {AV_CODEC_ID_AAC, AV_CODEC_ID_MP3,  AV_CODEC_ID_MP2,
                                           AV_CODEC_ID_AC3, AV_CODEC_ID_EAC3, AV_CODEC_ID_ALAC,
                                           AV_CODEC_ID_OPUS};
@@ -55,9 +59,9 @@ struct StreamCopier::Carried {
   int64_t next_pts = AV_NOPTS_VALUE;  // in enc->time_base (1/sample_rate)
 };
 
-StreamCopier::StreamCopier(const std::string& input_path, int video_stream, AVFormatContext* out,
-                           const WriterOptions& opts)
-    : path_(input_path), out_(out), pending_(make_packet()) {
+StreamCopier::StreamCopier(const std::string& input_path, int video_stream, int64_t ts_shift_us,
+                           AVFormatContext* out, const WriterOptions& opts)
+    : path_(input_path), shift_us_(ts_shift_us), out_(out), pending_(make_packet()) {
   AVFormatContext* raw = nullptr;
   int rc = avformat_open_input(&raw, input_path.c_str(), nullptr, nullptr);
   if (rc < 0) throw RuntimeError("cannot open input " + input_path + ": " + av_error_text(rc));
@@ -65,6 +69,7 @@ StreamCopier::StreamCopier(const std::string& input_path, int video_stream, AVFo
   av_check(avformat_find_stream_info(in_.get(), nullptr),
            "cannot read stream info of " + input_path);
   by_input_.assign(in_->nb_streams, nullptr);
+  copy_metadata_and_chapters();
 
   for (unsigned i = 0; i < in_->nb_streams; ++i) {
     AVStream* st = in_->streams[i];
@@ -80,8 +85,11 @@ StreamCopier::StreamCopier(const std::string& input_path, int video_stream, AVFo
     c->in_st = st;
     bool holds = container_holds(out_->oformat, par->codec_type, par->codec_id);
     if (!holds && par->codec_type == AVMEDIA_TYPE_SUBTITLE) {
-      notes_.push_back(label + " dropped: " + out_->oformat->name +
-                       " cannot hold it (write .mkv to keep it)");
+      // Matroska holds text and bitmap subtitles but not mov_text; MP4/MOV hold only mov_text.
+      const char* keep = par->codec_id == AV_CODEC_ID_MOV_TEXT ? "write .mp4 or .mov to keep it"
+                                                               : "write .mkv to keep it";
+      notes_.push_back(label + " dropped: " + out_->oformat->name + " cannot hold it (" + keep +
+                       ")");
       continue;
     }
     c->out_st = avformat_new_stream(out_, nullptr);
@@ -152,6 +160,39 @@ StreamCopier::StreamCopier(const std::string& input_path, int video_stream, AVFo
 
 StreamCopier::~StreamCopier() = default;
 
+void StreamCopier::copy_metadata_and_chapters() {
+  // Container tags describing the file (title, artist, comment...), not the ones each muxer
+  // writes for itself.
+  const AVDictionaryEntry* e = nullptr;
+  while ((e = av_dict_get(in_->metadata, "", e, AV_DICT_IGNORE_SUFFIX))) {
+    static const char* kMuxerOwned[] = {"major_brand", "minor_version", "compatible_brands",
+                                        "encoder", "creation_time"};
+    bool own = false;
+    for (const char* k : kMuxerOwned) own |= std::strcmp(e->key, k) == 0;
+    if (!own) av_dict_set(&out_->metadata, e->key, e->value, 0);
+  }
+  const AVRational us{1, 1000000};
+  for (unsigned i = 0; i < in_->nb_chapters; ++i) {
+    const AVChapter* in = in_->chapters[i];
+    auto* ch = static_cast<AVChapter*>(av_mallocz(sizeof(AVChapter)));
+    if (!ch) throw std::bad_alloc();
+    ch->id = in->id;
+    ch->time_base = in->time_base;
+    const int64_t shift = av_rescale_q(shift_us_, us, in->time_base);
+    ch->start = in->start + shift;
+    ch->end = in->end + shift;
+    av_dict_copy(&ch->metadata, in->metadata, 0);
+    void* grown = av_realloc_array(out_->chapters, out_->nb_chapters + 1, sizeof(AVChapter*));
+    if (!grown) {
+      av_dict_free(&ch->metadata);
+      av_free(ch);
+      throw std::bad_alloc();
+    }
+    out_->chapters = static_cast<AVChapter**>(grown);
+    out_->chapters[out_->nb_chapters++] = ch;
+  }
+}
+
 bool StreamCopier::read_next() {
   while (!input_done_) {
     int rc = av_read_frame(in_.get(), pending_.get());
@@ -170,6 +211,11 @@ bool StreamCopier::read_next() {
 
 void StreamCopier::write_packet(Carried& c, AVPacket* pkt) {
   AVRational tb = c.transcode ? c.enc->time_base : c.in_st->time_base;
+  if (shift_us_ && !c.transcode) {  // re-encoded streams took the shift at their first pts
+    const int64_t shift = av_rescale_q(shift_us_, AVRational{1, 1000000}, tb);
+    if (pkt->pts != AV_NOPTS_VALUE) pkt->pts += shift;
+    if (pkt->dts != AV_NOPTS_VALUE) pkt->dts += shift;
+  }
   if (pkt->pts != AV_NOPTS_VALUE) {
     double end = (pkt->pts + pkt->duration) * av_q2d(tb);
     c.end_s = std::max(c.end_s, end);
@@ -248,7 +294,8 @@ void StreamCopier::write_until(double t_seconds) {
     }
     Carried& c = *by_input_[pending_->stream_index];
     int64_t ts = pending_->dts != AV_NOPTS_VALUE ? pending_->dts : pending_->pts;
-    if (ts != AV_NOPTS_VALUE && ts * av_q2d(c.in_st->time_base) > t_seconds) return;
+    if (ts != AV_NOPTS_VALUE && ts * av_q2d(c.in_st->time_base) + shift_us_ * 1e-6 > t_seconds)
+      return;
     have_pending_ = false;
     if (!c.transcode) {
       write_packet(c, pending_.get());
@@ -269,6 +316,7 @@ void StreamCopier::write_until(double t_seconds) {
       if (c.next_pts == AV_NOPTS_VALUE) {
         int64_t t = c.frame->best_effort_timestamp;
         c.next_pts = t == AV_NOPTS_VALUE ? 0 : av_rescale_q(t, c.in_st->time_base, c.enc->time_base);
+        c.next_pts += av_rescale_q(shift_us_, AVRational{1, 1000000}, c.enc->time_base);
       }
       resample_into_fifo(c.swr.get(), c.enc.get(), c.fifo.get(),
                          const_cast<const uint8_t**>(c.frame->extended_data), c.frame->nb_samples);

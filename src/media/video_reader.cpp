@@ -91,8 +91,22 @@ VideoReader::VideoReader(const std::string& path)
     info_.has_display_matrix = true;
     std::memcpy(info_.display_matrix.data(), sd, sizeof(int32_t) * 9);
   }
+  info_.field_order = st->codecpar->field_order;
+  if (const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(dec_->pix_fmt)) {
+    info_.rgb_coded = (d->flags & AV_PIX_FMT_FLAG_RGB) || dec_->colorspace == AVCOL_SPC_RGB;
+    info_.has_alpha = d->flags & AV_PIX_FMT_FLAG_ALPHA;
+  }
+  // WebM VP9 keeps alpha in side data that FFmpeg's native decoder skips; the tag says so.
+  if (const AVDictionaryEntry* e = av_dict_get(st->metadata, "alpha_mode", nullptr, 0))
+    info_.has_alpha |= std::string(e->value) == "1";
+  if (fmt_->start_time != AV_NOPTS_VALUE && fmt_->start_time < 0) {
+    info_.ts_shift_us = -fmt_->start_time;
+    pts_shift_ = av_rescale_q(info_.ts_shift_us, AV_TIME_BASE_Q, st->time_base);
+  }
+  last_size_ = info_.size;
   to_rgb_ = ToRgbConverter(info_.size);
 }
+
 
 bool VideoReader::receive(uint8_t* rgb, int64_t* pts) {
   int rc = avcodec_receive_frame(dec_.get(), frame_.get());
@@ -101,9 +115,22 @@ bool VideoReader::receive(uint8_t* rgb, int64_t* pts) {
     finished_ = true;
     return false;
   }
+  if (rc == AVERROR_INVALIDDATA) {  // a damaged picture (frame threads report it late)
+    ++invalid_packets_;
+    return false;
+  }
   av_check(rc, info_.path + ": decoding video stream " + std::to_string(info_.stream_index));
   int64_t t = frame_->best_effort_timestamp;
   if (t == AV_NOPTS_VALUE) t = frame_->pts;
+  if (t != AV_NOPTS_VALUE) t += pts_shift_;
+  if (frame_->width != last_size_.width || frame_->height != last_size_.height) {
+    notes_.push_back(info_.path + ": the video changes size at frame " +
+                     std::to_string(frames_read_) + " (" + std::to_string(last_size_.width) + "x" +
+                     std::to_string(last_size_.height) + " -> " + std::to_string(frame_->width) +
+                     "x" + std::to_string(frame_->height) + "); scaled to the first size, " +
+                     std::to_string(info_.size.width) + "x" + std::to_string(info_.size.height));
+    last_size_ = {frame_->width, frame_->height};
+  }
   // Frames without any timestamp, or out of order ones, continue the sequence: the encoder
   // needs strictly increasing pts.
   if (t == AV_NOPTS_VALUE || (last_pts_ != AV_NOPTS_VALUE && t <= last_pts_)) {
@@ -131,9 +158,18 @@ bool VideoReader::read(uint8_t* rgb, int64_t* pts) {
       av_check(avcodec_send_packet(dec_.get(), nullptr), info_.path + ": flushing the decoder");
       continue;
     }
-    if (rc < 0) throw RuntimeError(info_.path + ": read error: " + av_error_text(rc));
+    if (rc < 0) {
+      // Damaged or cut file: keep what decoded, as for a truncated TS or MKV.
+      damaged_ = true;
+      notes_.push_back(info_.path + ": input damaged after frame " + std::to_string(frames_read_) +
+                       " (" + av_error_text(rc) + "); the frames before it were kept");
+      draining_ = true;
+      av_check(avcodec_send_packet(dec_.get(), nullptr), info_.path + ": flushing the decoder");
+      continue;
+    }
     if (packet_->stream_index == info_.stream_index) {
       rc = avcodec_send_packet(dec_.get(), packet_.get());
+      if (rc == AVERROR_INVALIDDATA) ++invalid_packets_;
       // Damaged packets: decoders report and resync; only lasting failures are fatal.
       if (rc < 0 && rc != AVERROR(EAGAIN) && rc != AVERROR_INVALIDDATA) {
         av_packet_unref(packet_.get());
@@ -142,6 +178,23 @@ bool VideoReader::read(uint8_t* rgb, int64_t* pts) {
       }
     }
     av_packet_unref(packet_.get());
+  }
+  if (!ended_) {
+    ended_ = true;
+    if (invalid_packets_ > 0) {
+      damaged_ = true;
+      notes_.push_back(info_.path + ": " + std::to_string(invalid_packets_) +
+                       " damaged video packet(s) could not be decoded and were skipped");
+    }
+    const int64_t expected = info_.expected_frames();
+    // Announced counts are exact; counts from duration x rate are estimates (VFR, rounding).
+    const int64_t slack = info_.frame_count > 0 ? 0 : std::max<int64_t>(2, expected / 50);
+    if (expected > 0 && frames_read_ + slack < expected) {
+      damaged_ = true;
+      notes_.push_back(info_.path + ": the input ended early: " + std::to_string(frames_read_) +
+                       " of " + std::to_string(expected) + (info_.frame_count > 0 ? " announced" :
+                       " expected (from its duration)") + " frames decoded and written");
+    }
   }
   return false;
 }

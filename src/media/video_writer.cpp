@@ -3,11 +3,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 
 extern "C" {
+#include <libavutil/display.h>
 #include <libavutil/opt.h>
 }
 
@@ -56,6 +58,19 @@ void set_codec_option(AVCodecContext* enc, const char* key, const std::string& v
 
 }  // namespace
 
+const AVOutputFormat* output_format_for(const std::string& output_path) {
+  const AVOutputFormat* f = av_guess_format(nullptr, output_path.c_str(), nullptr);
+  // AVI and others accept H.264 but lose timestamps (no pts: B-frames and VFR break), so only
+  // the containers that keep every timestamp are offered.
+  if (!f || !(std::strcmp(f->name, "mp4") == 0 || std::strcmp(f->name, "mov") == 0 ||
+              std::strcmp(f->name, "matroska") == 0))
+    throw UsageError("output " + output_path + ": " +
+                     (f ? std::string("the ") + f->name + " container is not supported"
+                        : std::string("cannot tell the container from the extension")) +
+                     "; use .mp4, .mov or .mkv");
+  return f;
+}
+
 VideoWriter::VideoWriter(const std::string& output_path, const VideoInfo& video,
                          const WriterOptions& opts)
     : final_path_(output_path),
@@ -63,10 +78,7 @@ VideoWriter::VideoWriter(const std::string& output_path, const VideoInfo& video,
       video_(video),
       yuv_(make_frame()),
       packet_(make_packet()) {
-  const AVOutputFormat* ofmt = av_guess_format(nullptr, output_path.c_str(), nullptr);
-  if (!ofmt)
-    throw UsageError("output " + output_path +
-                     ": cannot tell the container from the extension (use .mp4, .mov or .mkv)");
+  const AVOutputFormat* ofmt = output_format_for(output_path);
   AVFormatContext* raw = nullptr;
   av_check(avformat_alloc_output_context2(&raw, ofmt, nullptr, temp_path_.c_str()),
            "output " + output_path);
@@ -88,10 +100,22 @@ VideoWriter::VideoWriter(const std::string& output_path, const VideoInfo& video,
   e->time_base = video.time_base;  // frames keep their source pts: VFR stays VFR
   if (video.frame_rate.num > 0) e->framerate = video.frame_rate;  // rate control hint only
   e->sample_aspect_ratio = video.sample_aspect_ratio;
-  e->color_primaries = video.color.primaries;
-  e->color_trc = video.color.transfer;
-  e->colorspace = video.color.space;
-  e->color_range = video.color.range == AVCOL_RANGE_JPEG ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG;
+  // Tags describe the output's own pixels. RGB-coded sources become YUV here: their "gbr"
+  // matrix tag would make players decode the YUV as GBR, so tag the matrix actually used.
+  ColorTags tags = video.color;
+  if (video.rgb_coded) tags.space = effective_color_space(AVCOL_SPC_UNSPECIFIED, video.size);
+  e->color_primaries = tags.primaries;
+  e->color_trc = tags.transfer;
+  e->colorspace = tags.space;
+  e->color_range = tags.range == AVCOL_RANGE_JPEG ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG;
+  // Interlaced sources stay interlaced: the model sees frames as decoded, the encoder codes
+  // them field by field with the source's field order.
+  interlaced_ = video.field_order == AV_FIELD_TT || video.field_order == AV_FIELD_BB ||
+                video.field_order == AV_FIELD_TB || video.field_order == AV_FIELD_BT;
+  if (interlaced_) {
+    e->flags |= AV_CODEC_FLAG_INTERLACED_DCT | AV_CODEC_FLAG_INTERLACED_ME;
+    e->field_order = video.field_order;
+  }
   e->thread_count = 0;
   if (ofmt->flags & AVFMT_GLOBALHEADER) e->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   if (std::string(codec->name) == "libx264" || std::string(codec->name) == "libx265") {
@@ -110,6 +134,7 @@ VideoWriter::VideoWriter(const std::string& output_path, const VideoInfo& video,
   stream_ = avformat_new_stream(out_.get(), nullptr);
   if (!stream_) throw std::bad_alloc();
   av_check(avcodec_parameters_from_context(stream_->codecpar, e), "output video stream");
+  if (interlaced_) stream_->codecpar->field_order = video.field_order;
   stream_->time_base = e->time_base;
   stream_->avg_frame_rate = video.frame_rate;
   stream_->sample_aspect_ratio = video.sample_aspect_ratio;
@@ -117,15 +142,28 @@ VideoWriter::VideoWriter(const std::string& output_path, const VideoInfo& video,
     uint8_t* sd = av_stream_new_side_data(stream_, AV_PKT_DATA_DISPLAYMATRIX, sizeof(int32_t) * 9);
     if (!sd) throw std::bad_alloc();
     std::memcpy(sd, video.display_matrix.data(), sizeof(int32_t) * 9);
+    if (std::strcmp(ofmt->name, "matroska") == 0) {
+      double deg = av_display_rotation_get(video.display_matrix.data());
+      notes_.push_back("the input's display rotation (" + std::to_string(std::lround(-deg)) +
+                       " degrees) cannot be stored in .mkv by this FFmpeg; the output plays "
+                       "unrotated (write .mp4 or .mov to keep it)");
+    }
   }
+  if (video.has_alpha)
+    notes_.push_back("the input's alpha channel (" +
+                     std::string(av_get_pix_fmt_name(video.pix_fmt) ? av_get_pix_fmt_name(video.pix_fmt) : "?") +
+                     ") is not kept: the model sees and the output has opaque frames");
 
-  copier_ = std::make_unique<StreamCopier>(video.path, video.stream_index, out_.get(), opts);
+  copier_ = std::make_unique<StreamCopier>(video.path, video.stream_index, video.ts_shift_us,
+                                           out_.get(), opts);
 
   yuv_->format = e->pix_fmt;
   yuv_->width = e->width;
   yuv_->height = e->height;
   av_check(av_frame_get_buffer(yuv_.get(), 0), "video frame buffer");
-  from_rgb_ = std::make_unique<FromRgbConverter>(video.size, e->pix_fmt, video.color);
+  yuv_->interlaced_frame = interlaced_;
+  yuv_->top_field_first = video.field_order == AV_FIELD_TT || video.field_order == AV_FIELD_TB;
+  from_rgb_ = std::make_unique<FromRgbConverter>(video.size, e->pix_fmt, tags);
 
   if (!(ofmt->flags & AVFMT_NOFILE)) {
     register_partial_file(temp_path_);

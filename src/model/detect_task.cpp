@@ -24,7 +24,12 @@ float iou(const Detection& a, const Detection& b) {
   return uni > 0 ? inter / uni : 0.f;
 }
 
-double round_to(double v, double unit) { return std::round(v / unit) * unit; }
+// Rounds to `decimals` places. Dividing by the power of ten (not multiplying by 2) gives the
+// double nearest the decimal, which JSON prints short: 232.23, never 232.23000000000002.
+double round_to(double v, int decimals) {
+  const double p = std::pow(10.0, decimals);
+  return std::round(v * p) / p;
+}
 
 }  // namespace
 
@@ -53,13 +58,13 @@ std::string detections_to_json(const std::vector<Detection>& dets, int width, in
   for (const Detection& d : dets) {
     nlohmann::json j = {
         {"bbox",
-         {round_to(d.x1, 0.01), round_to(d.y1, 0.01), round_to(d.x2 - d.x1, 0.01),
-          round_to(d.y2 - d.y1, 0.01)}},
+         {round_to(d.x1, 2), round_to(d.y1, 2), round_to(d.x2 - d.x1, 2),
+          round_to(d.y2 - d.y1, 2)}},
         {"category_id", d.class_id},
         {"category", d.class_id >= 0 && d.class_id < static_cast<int>(class_names.size())
                          ? class_names[d.class_id]
                          : std::to_string(d.class_id)},
-        {"score", round_to(d.score, 0.0001)},
+        {"score", round_to(d.score, 4)},
     };
     if (!d.mask.empty()) {
       CocoRle rle = encode_rle(d.mask.data(), width, height);

@@ -31,8 +31,10 @@ class StreamCopier {
  public:
   // Opens `input_path` again and adds an output stream to `out` for each stream it will carry.
   // Call before avformat_write_header. `video_stream` is the input stream being re-encoded.
-  StreamCopier(const std::string& input_path, int video_stream, AVFormatContext* out,
-               const WriterOptions& opts);
+  // `ts_shift_us` is added to every timestamp (VideoInfo::ts_shift_us). Also copies the input's
+  // container metadata (title, ...) and chapters to `out`.
+  StreamCopier(const std::string& input_path, int video_stream, int64_t ts_shift_us,
+               AVFormatContext* out, const WriterOptions& opts);
   ~StreamCopier();
 
   // Writes the carried packets whose decode time is at most `t_seconds` (interleaving).
@@ -50,7 +52,10 @@ class StreamCopier {
   bool read_next();
   void write_packet(Carried& c, AVPacket* pkt);
 
+  void copy_metadata_and_chapters();
+
   std::string path_;
+  int64_t shift_us_ = 0;
   AVFormatContext* out_;
   InputFormatPtr in_;
   PacketPtr pending_;

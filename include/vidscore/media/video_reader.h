@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "vidscore/ffmpeg_raii.h"
 #include "vidscore/frame.h"
@@ -28,6 +29,12 @@ struct VideoInfo {
   AVPixelFormat pix_fmt = AV_PIX_FMT_NONE;  // as decoded (chroma layout guides the encoder's)
   bool has_display_matrix = false;
   std::array<int32_t, 9> display_matrix{};  // rotation/flip, carried to the output
+  AVFieldOrder field_order = AV_FIELD_UNKNOWN;  // interlacing as the container/decoder says
+  bool rgb_coded = false;      // decoded pixels are RGB (FFV1 bgr0/gbrp, libx264rgb): no matrix
+  bool has_alpha = false;      // the source carries transparency the output cannot keep
+  // Added to every stream's timestamps (microseconds) so that none is negative: MPEG-TS files
+  // whose 33-bit clock wrapped start before zero once FFmpeg unwraps them.
+  int64_t ts_shift_us = 0;
 
   // Best estimate of the number of frames, for progress: 0 when unknown.
   int64_t expected_frames() const;
@@ -45,6 +52,11 @@ class VideoReader {
   bool read(uint8_t* rgb, int64_t* pts);
 
   int64_t frames_read() const { return frames_read_; }
+  // What the user should know about the input, found while reading: damage, early end, size
+  // changes. Complete once read() returned false.
+  const std::vector<std::string>& notes() const { return notes_; }
+  // True when the input was damaged or ended before the frames its header announced.
+  bool damaged() const { return damaged_; }
 
  private:
   bool receive(uint8_t* rgb, int64_t* pts);
@@ -59,6 +71,12 @@ class VideoReader {
   bool finished_ = false;
   int64_t frames_read_ = 0;
   int64_t last_pts_ = AV_NOPTS_VALUE;
+  int64_t pts_shift_ = 0;  // ts_shift_us in the video time base
+  int64_t invalid_packets_ = 0;
+  FrameSize last_size_;
+  std::vector<std::string> notes_;
+  bool damaged_ = false;
+  bool ended_ = false;
 };
 
 }  // namespace vidscore

@@ -24,6 +24,9 @@ struct WriterStats {
   CopyStats copied;
 };
 
+// The muxer for an output name (.mp4, .mov, .mkv); throws UsageError for anything else.
+const AVOutputFormat* output_format_for(const std::string& output_path);
+
 class VideoWriter {
  public:
   VideoWriter(const std::string& output_path, const VideoInfo& video, const WriterOptions& opts);
@@ -56,6 +59,7 @@ class VideoWriter {
   std::unique_ptr<StreamCopier> copier_;
   bool header_written_ = false;
   bool finished_ = false;
+  bool interlaced_ = false;
   int64_t last_pts_ = AV_NOPTS_VALUE;
   int64_t frame_duration_ = 1;  // in the encoder's time base
   std::vector<std::string> notes_;
