@@ -129,6 +129,22 @@ TEST_CASE("what the output cannot keep is named in a note", "[e2e]") {
     REQUIRE(r.exit_code == 0);
     CHECK_THAT(r.output, Catch::Contains("alpha channel") && Catch::Contains("is not kept"));
   }
+  SECTION("10-bit input becoming 8-bit, and HDR metadata not carried") {
+    std::string clip = dir.path("hdr.mkv");
+    ffmpeg("-f lavfi -i testsrc2=size=128x72:rate=25 -t 0.4 -pix_fmt yuv420p10le -c:v libx265 "
+           "-x265-params 'log-level=error:hdr10=1:master-display=G(13250,34500)B(7500,3000)"
+           "R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400' -color_primaries bt2020 "
+           "-color_trc smpte2084 -colorspace bt2020nc " + quote(clip));
+    std::string out = dir.path("hdr_out.mkv");
+    auto r = vidscore_on(model, clip, out);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.output, Catch::Contains("the input has 10-bit samples (yuv420p10le); the model "
+                                         "works on 8-bit RGB and the output is 8-bit yuv420p"));
+    CHECK_THAT(r.output, Catch::Contains("HDR input (smpte2084): its colour tags are kept"));
+    CHECK_THAT(probe("-select_streams v:0 -show_entries stream=color_transfer,color_primaries "
+                     "-of csv=p=0 " + quote(out)), Catch::Contains("smpte2084,bt2020"));
+  }
   SECTION("a video that changes size mid-stream is scaled to the first size") {
     std::string a = dir.path("a.ts"), b = dir.path("b.ts"), clip = dir.path("ab.ts");
     ffmpeg("-f lavfi -i testsrc2=size=320x240:rate=25 -t 1 -c:v libx264 " + quote(a));

@@ -103,6 +103,12 @@ VideoReader::VideoReader(const std::string& path)
     info_.ts_shift_us = -fmt_->start_time;
     pts_shift_ = av_rescale_q(info_.ts_shift_us, AV_TIME_BASE_Q, st->time_base);
   }
+  for (AVPacketSideDataType type :
+       {AV_PKT_DATA_MASTERING_DISPLAY_METADATA, AV_PKT_DATA_CONTENT_LIGHT_LEVEL}) {
+    size_t n = 0;
+    const uint8_t* data = av_stream_get_side_data(st, type, &n);
+    if (data && n) info_.side_data[type].assign(data, data + n);
+  }
   last_size_ = info_.size;
   to_rgb_ = ToRgbConverter(info_.size);
 }

@@ -149,6 +149,27 @@ VideoWriter::VideoWriter(const std::string& output_path, const VideoInfo& video,
                        "unrotated (write .mp4 or .mov to keep it)");
     }
   }
+  // HDR10 static metadata travels as stream side data in MP4/MKV: carry it as it is.
+  for (AVPacketSideDataType type :
+       {AV_PKT_DATA_MASTERING_DISPLAY_METADATA, AV_PKT_DATA_CONTENT_LIGHT_LEVEL}) {
+    auto it = video.side_data.find(type);
+    if (it == video.side_data.end()) continue;
+    uint8_t* sd = av_stream_new_side_data(stream_, type, it->second.size());
+    if (!sd) throw std::bad_alloc();
+    std::memcpy(sd, it->second.data(), it->second.size());
+  }
+  const bool hdr_transfer =
+      video.color.transfer == AVCOL_TRC_SMPTE2084 || video.color.transfer == AVCOL_TRC_ARIB_STD_B67;
+  if (hdr_transfer && !video.side_data.count(AV_PKT_DATA_MASTERING_DISPLAY_METADATA))
+    notes_.push_back(std::string("HDR input (") + av_color_transfer_name(video.color.transfer) +
+                     "): its colour tags are kept, but mastering-display and content-light "
+                     "metadata inside the video bitstream (SEI) are not carried");
+  if (const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(video.pix_fmt);
+      d && d->comp[0].depth > 8 && av_pix_fmt_desc_get(e->pix_fmt)->comp[0].depth == 8)
+    notes_.push_back("the input has " + std::to_string(d->comp[0].depth) + "-bit samples (" +
+                     av_get_pix_fmt_name(video.pix_fmt) + "); the model works on 8-bit RGB and "
+                     "the output is 8-bit " + av_get_pix_fmt_name(e->pix_fmt) +
+                     " (colour tags and HDR metadata are kept)");
   if (video.has_alpha)
     notes_.push_back("the input's alpha channel (" +
                      std::string(av_get_pix_fmt_name(video.pix_fmt) ? av_get_pix_fmt_name(video.pix_fmt) : "?") +

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,8 @@ struct VideoInfo {
   // Added to every stream's timestamps (microseconds) so that none is negative: MPEG-TS files
   // whose 33-bit clock wrapped start before zero once FFmpeg unwraps them.
   int64_t ts_shift_us = 0;
+  // Stream side data the output carries unchanged (HDR10 mastering display, content light).
+  std::map<AVPacketSideDataType, std::vector<uint8_t>> side_data;
 
   // Best estimate of the number of frames, for progress: 0 when unknown.
   int64_t expected_frames() const;
