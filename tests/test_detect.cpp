@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support.h"
+#include "vidscore/model/detect_task.h"
 #include "vidscore/render/render.h"
 
 using namespace vidscore::test;
@@ -314,4 +315,18 @@ TEST_CASE("detection errors", "[detect][errors]") {
                                          ": No such file or directory"));
     no_output();
   }
+}
+
+TEST_CASE("detection JSON prints rounded decimals", "[detect][unit]") {
+  using namespace vidscore;
+  Detection d;
+  d.x1 = 232.22999999f;
+  d.y1 = 10.0f / 3.0f;
+  d.x2 = 300.125f;
+  d.y2 = 100.0f;
+  d.score = 0.876543f;
+  d.class_id = 0;
+  std::string text = detections_to_json({d}, 640, 480, {"person"});
+  CHECK_THAT(text, Catch::Contains("\"bbox\":[232.23,3.33,67.9,96.67]"));
+  CHECK_THAT(text, Catch::Contains("\"score\":0.8765"));
 }
