@@ -320,3 +320,44 @@ TEST_CASE("containers: PCM stays PCM in MOV, unsupported outputs are refused up 
     CHECK_THAT(r.output, Catch::Contains("input " + fifo + " is a pipe or device"));
   }
 }
+
+TEST_CASE("timestamp resets and joins: audio and video continue in step", "[e2e]") {
+  TempDir dir;
+  std::string model = dir.path("identity.ts.pt");
+  save_filter("identity", model);
+
+  SECTION("two MPEG-TS files concatenated (timestamps start again)") {
+    std::string part = dir.path("part.ts"), clip = dir.path("reset.ts");
+    ffmpeg("-f lavfi -i testsrc2=size=128x72:rate=25 -f lavfi -i sine=sample_rate=48000 -t 2 "
+           "-c:v libx264 -c:a aac " + quote(part));
+    run("cat " + quote(part) + " " + quote(part) + " > " + quote(clip));
+    std::string out = dir.path("reset.mp4");
+    auto r = vidscore_on(model, clip, out);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.output, Catch::Contains("video timestamps jump by -2.000 s at frame 50"));
+    CHECK_THAT(r.output, Catch::Contains("audio stream 1 (aac): timestamps jump by"));
+    auto o = probe_video(out);
+    REQUIRE(o.frame_times.size() == 100);
+    for (size_t i = 1; i < o.frame_times.size(); ++i)
+      CHECK(o.frame_times[i] - o.frame_times[i - 1] == Approx(0.04).margin(1e-3));
+    CHECK(audio_packet_count(out) == 2 * audio_packet_count(part));
+    CHECK(stream_end_time(out, "audio") == Approx(stream_end_time(out, "video")).margin(0.1));
+  }
+  SECTION("a concat of 25 fps and 10 fps parts") {
+    std::string a = dir.path("p25.mp4"), b = dir.path("p10.mp4"), list = dir.path("l.txt");
+    ffmpeg("-f lavfi -i testsrc2=size=128x72:rate=25 -f lavfi -i sine=sample_rate=48000 -t 1 "
+           "-c:v libx264 -c:a aac " + quote(a));
+    ffmpeg("-f lavfi -i testsrc2=size=128x72:rate=10 -f lavfi -i sine=sample_rate=48000 -t 1 "
+           "-c:v libx264 -c:a aac " + quote(b));
+    std::ofstream(list) << "file '" << a << "'\nfile '" << b << "'\n";
+    std::string clip = dir.path("vfr.mp4");
+    ffmpeg("-f concat -safe 0 -i " + quote(list) + " -c copy " + quote(clip));
+    std::string out = dir.path("vfr_out.mp4");
+    auto r = vidscore_on(model, clip, out);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CHECK(probe_video(out).frame_times.size() == 35);
+    CHECK(audio_packets_md5(out) == audio_packets_md5(clip));
+  }
+}

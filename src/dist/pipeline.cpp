@@ -577,10 +577,19 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
                static_cast<long long>(info.expected_frames()),
                info.frame_count > 0 ? "" : " (estimated)", info.duration_s, env.size(),
                env.size() > 1 ? "s" : "", map.c_str());
+  size_t notes_said = 0;
   if (writer)
-    for (const auto& n : writer->notes()) std::fprintf(stderr, "vidscore: note: %s\n", n.c_str());
+    for (const auto& n : writer->notes()) {
+      std::fprintf(stderr, "vidscore: note: %s\n", n.c_str());
+      ++notes_said;
+    }
 
   Coordinator(config, paths, env, *reader, writer.get(), detections.get(), *task).run();
+  if (writer) {  // found while copying (timestamp resets in the audio)
+    auto notes = writer->notes();
+    for (size_t i = notes_said; i < notes.size(); ++i)
+      std::fprintf(stderr, "vidscore: note: %s\n", notes[i].c_str());
+  }
   for (const auto& n : reader->notes()) std::fprintf(stderr, "vidscore: note: %s\n", n.c_str());
   return reader->damaged() ? kExitDamagedInput : 0;
 }

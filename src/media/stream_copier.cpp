@@ -1,6 +1,7 @@
 #include "vidscore/media/stream_copier.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 extern "C" {
@@ -36,6 +37,12 @@ bool container_holds(const AVOutputFormat* f, AVMediaType type, AVCodecID id) {
   return true;
 }
 
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%+.3f", s);
+  return buf;
+}
+
 std::string stream_label(int index, const AVCodecParameters* p) {
   const char* type = av_get_media_type_string(p->codec_type);
   return std::string(type ? type : "data") + " stream " + std::to_string(index) + " (" +
@@ -57,6 +64,11 @@ struct StreamCopier::Carried {
   FramePtr frame, enc_frame;
   PacketPtr enc_packet;
   int64_t next_pts = AV_NOPTS_VALUE;  // in enc->time_base (1/sample_rate)
+  // Stream-copied audio across a timestamp reset (concatenated files): added to pts and dts so
+  // that the stream continues where it was, as FFmpeg's CLI does.
+  int64_t ts_offset = 0;
+  int64_t last_dts = AV_NOPTS_VALUE;
+  int64_t last_duration = 0;
 };
 
 StreamCopier::StreamCopier(const std::string& input_path, int video_stream, int64_t ts_shift_us,
@@ -216,6 +228,21 @@ void StreamCopier::write_packet(Carried& c, AVPacket* pkt) {
     if (pkt->pts != AV_NOPTS_VALUE) pkt->pts += shift;
     if (pkt->dts != AV_NOPTS_VALUE) pkt->dts += shift;
   }
+  if (!c.transcode && c.in_st->codecpar->codec_type == AVMEDIA_TYPE_AUDIO &&
+      pkt->dts != AV_NOPTS_VALUE) {
+    const int64_t dts = pkt->dts + c.ts_offset;
+    const int64_t jump_limit = av_rescale_q(10, AVRational{1, 1}, tb);
+    if (c.last_dts != AV_NOPTS_VALUE && (dts <= c.last_dts || dts > c.last_dts + jump_limit)) {
+      const int64_t want = c.last_dts + std::max<int64_t>(1, c.last_duration);
+      c.ts_offset += want - dts;
+      notes_.push_back(stream_label(c.in_index, c.in_st->codecpar) + ": timestamps jump by " +
+                       seconds_text((dts - c.last_dts) * av_q2d(tb)) + " s (a reset or joined stream); continued in step from there");
+    }
+    if (pkt->pts != AV_NOPTS_VALUE) pkt->pts += c.ts_offset;
+    pkt->dts += c.ts_offset;
+    c.last_dts = pkt->dts;
+    c.last_duration = pkt->duration;
+  }
   if (pkt->pts != AV_NOPTS_VALUE) {
     double end = (pkt->pts + pkt->duration) * av_q2d(tb);
     c.end_s = std::max(c.end_s, end);
@@ -294,7 +321,8 @@ void StreamCopier::write_until(double t_seconds) {
     }
     Carried& c = *by_input_[pending_->stream_index];
     int64_t ts = pending_->dts != AV_NOPTS_VALUE ? pending_->dts : pending_->pts;
-    if (ts != AV_NOPTS_VALUE && ts * av_q2d(c.in_st->time_base) + shift_us_ * 1e-6 > t_seconds)
+    if (ts != AV_NOPTS_VALUE &&
+        (ts + c.ts_offset) * av_q2d(c.in_st->time_base) + shift_us_ * 1e-6 > t_seconds)
       return;
     have_pending_ = false;
     if (!c.transcode) {

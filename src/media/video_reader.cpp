@@ -1,6 +1,7 @@
 #include "vidscore/media/video_reader.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 extern "C" {
@@ -136,6 +137,25 @@ bool VideoReader::receive(uint8_t* rgb, int64_t* pts) {
                      "x" + std::to_string(frame_->height) + "); scaled to the first size, " +
                      std::to_string(info_.size.width) + "x" + std::to_string(info_.size.height));
     last_size_ = {frame_->width, frame_->height};
+  }
+  // A reset or a jump of more than 10 s (joined TS files, concatenations): later frames keep
+  // their spacing and continue where the stream was, as FFmpeg's CLI does.
+  if (t != AV_NOPTS_VALUE) t += jump_offset_;
+  if (t != AV_NOPTS_VALUE && last_pts_ != AV_NOPTS_VALUE) {
+    const int64_t second = av_rescale_q(1, AVRational{1, 1}, info_.time_base);
+    if (t < last_pts_ - second || t > last_pts_ + 10 * second) {
+      int64_t step = 1;
+      if (info_.frame_rate.num > 0)
+        step = std::max<int64_t>(1, av_rescale_q(1, av_inv_q(info_.frame_rate), info_.time_base));
+      const int64_t delta = last_pts_ + step - t;
+      jump_offset_ += delta;
+      t += delta;
+      char jump[32];
+      std::snprintf(jump, sizeof(jump), "%+.3f", -delta * av_q2d(info_.time_base));
+      notes_.push_back(info_.path + ": video timestamps jump by " + jump + " s at frame " +
+                       std::to_string(frames_read_) +
+                       " (a reset or joined stream); continued in step from there");
+    }
   }
   // Frames without any timestamp, or out of order ones, continue the sequence: the encoder
   // needs strictly increasing pts.
