@@ -361,3 +361,29 @@ TEST_CASE("timestamp resets and joins: audio and video continue in step", "[e2e]
     CHECK(audio_packets_md5(out) == audio_packets_md5(clip));
   }
 }
+
+TEST_CASE("a repeated timestamp in MKV moves one tick, later frames keep theirs", "[e2e]") {
+  TempDir dir;
+  std::string model = dir.path("identity.ts.pt");
+  save_filter("identity", model);
+  std::string clip = dir.path("dup.mkv");
+  // Frames 2 and 3 share 0.080 s; the rest are 0.040 s apart.
+  ffmpeg("-f lavfi -i testsrc2=size=128x72:rate=25 -frames:v 20 "
+         "-vf \"setpts='(N-gte(N,3))/25/TB'\" -fps_mode passthrough -bf 0 -c:v libx264 " +
+         quote(clip));
+  auto in = probe_video(clip);
+  REQUIRE(in.frame_times.size() == 20);
+  REQUIRE(in.frame_times[2] == in.frame_times[3]);
+  std::string out = dir.path("dup_out.mkv");
+  auto r = vidscore_on(model, clip, out);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("1 frame(s) repeated an earlier timestamp"));
+  auto o = probe_video(out);
+  REQUIRE(o.frame_times.size() == 20);
+  for (size_t i = 0; i < 20; ++i) {
+    INFO("frame " << i);
+    CHECK(o.frame_times[i] - o.frame_times[0] ==
+          Approx(in.frame_times[i] - in.frame_times[0] + (i == 3 ? 0.001 : 0.0)).margin(1e-4));
+  }
+}

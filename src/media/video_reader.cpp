@@ -157,13 +157,17 @@ bool VideoReader::receive(uint8_t* rgb, int64_t* pts) {
                        " (a reset or joined stream); continued in step from there");
     }
   }
-  // Frames without any timestamp, or out of order ones, continue the sequence: the encoder
-  // needs strictly increasing pts.
-  if (t == AV_NOPTS_VALUE || (last_pts_ != AV_NOPTS_VALUE && t <= last_pts_)) {
+  // Frames without any timestamp continue the sequence by one frame. A repeated or backwards
+  // timestamp (duplicates in MKV) moves by one tick only: bumping it a whole frame would push
+  // every later frame along with it. The encoder needs strictly increasing pts.
+  if (t == AV_NOPTS_VALUE) {
     int64_t step = 1;
     if (info_.frame_rate.num > 0)
       step = std::max<int64_t>(1, av_rescale_q(1, av_inv_q(info_.frame_rate), info_.time_base));
     t = last_pts_ == AV_NOPTS_VALUE ? 0 : last_pts_ + step;
+  } else if (last_pts_ != AV_NOPTS_VALUE && t <= last_pts_) {
+    t = last_pts_ + 1;
+    ++repeated_pts_;
   }
   last_pts_ = t;
   to_rgb_.convert(*frame_, rgb);
@@ -207,6 +211,10 @@ bool VideoReader::read(uint8_t* rgb, int64_t* pts) {
   }
   if (!ended_) {
     ended_ = true;
+    if (repeated_pts_ > 0)
+      notes_.push_back(info_.path + ": " + std::to_string(repeated_pts_) +
+                       " frame(s) repeated an earlier timestamp; each was moved one time-base "
+                       "tick later so that timestamps increase");
     if (invalid_packets_ > 0) {
       damaged_ = true;
       notes_.push_back(info_.path + ": " + std::to_string(invalid_packets_) +

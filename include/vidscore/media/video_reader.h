@@ -77,6 +77,7 @@ class VideoReader {
   int64_t pts_shift_ = 0;  // ts_shift_us in the video time base
   int64_t jump_offset_ = 0;  // added after a timestamp reset or jump (joined streams)
   int64_t invalid_packets_ = 0;
+  int64_t repeated_pts_ = 0;
   FrameSize last_size_;
   std::vector<std::string> notes_;
   bool damaged_ = false;
