@@ -115,6 +115,11 @@ VideoReader::VideoReader(const std::string& path)
 }
 
 
+int64_t VideoReader::frame_step() const {
+  if (info_.frame_rate.num <= 0) return 1;
+  return std::max<int64_t>(1, av_rescale_q(1, av_inv_q(info_.frame_rate), info_.time_base));
+}
+
 bool VideoReader::receive(uint8_t* rgb, int64_t* pts) {
   int rc = avcodec_receive_frame(dec_.get(), frame_.get());
   if (rc == AVERROR(EAGAIN)) return false;
@@ -144,10 +149,7 @@ bool VideoReader::receive(uint8_t* rgb, int64_t* pts) {
   if (t != AV_NOPTS_VALUE && last_pts_ != AV_NOPTS_VALUE) {
     const int64_t second = av_rescale_q(1, AVRational{1, 1}, info_.time_base);
     if (t < last_pts_ - second || t > last_pts_ + 10 * second) {
-      int64_t step = 1;
-      if (info_.frame_rate.num > 0)
-        step = std::max<int64_t>(1, av_rescale_q(1, av_inv_q(info_.frame_rate), info_.time_base));
-      const int64_t delta = last_pts_ + step - t;
+      const int64_t delta = last_pts_ + frame_step() - t;
       jump_offset_ += delta;
       t += delta;
       char jump[32];
@@ -161,10 +163,7 @@ bool VideoReader::receive(uint8_t* rgb, int64_t* pts) {
   // timestamp (duplicates in MKV) moves by one tick only: bumping it a whole frame would push
   // every later frame along with it. The encoder needs strictly increasing pts.
   if (t == AV_NOPTS_VALUE) {
-    int64_t step = 1;
-    if (info_.frame_rate.num > 0)
-      step = std::max<int64_t>(1, av_rescale_q(1, av_inv_q(info_.frame_rate), info_.time_base));
-    t = last_pts_ == AV_NOPTS_VALUE ? 0 : last_pts_ + step;
+    t = last_pts_ == AV_NOPTS_VALUE ? 0 : last_pts_ + frame_step();
   } else if (last_pts_ != AV_NOPTS_VALUE && t <= last_pts_) {
     t = last_pts_ + 1;
     ++repeated_pts_;

@@ -63,6 +63,7 @@ class VideoReader {
 
  private:
   bool receive(uint8_t* rgb, int64_t* pts);
+  int64_t frame_step() const;  // one frame at the average rate, in the video time base
 
   VideoInfo info_;
   InputFormatPtr fmt_;
