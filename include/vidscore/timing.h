@@ -1,7 +1,10 @@
-// Wall-clock seconds for the per-stage figures of the summary and the benchmarks.
+// Wall-clock seconds for the per-stage figures of the summary and the benchmarks, and the
+// text of a signed duration for notes.
 #pragma once
 
 #include <chrono>
+#include <cstdio>
+#include <string>
 
 namespace vidscore {
 
@@ -9,6 +12,13 @@ using Clock = std::chrono::steady_clock;
 
 inline double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// "+2.000", "-0.040": a signed time in seconds for notes about timestamp jumps.
+inline std::string signed_seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%+.3f", s);
+  return buf;
 }
 
 }  // namespace vidscore

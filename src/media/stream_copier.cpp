@@ -9,6 +9,7 @@ extern "C" {
 }
 
 #include "vidscore/error.h"
+#include "vidscore/timing.h"
 
 namespace vidscore {
 namespace {
@@ -35,12 +36,6 @@ bool container_holds(const AVOutputFormat* f, AVMediaType type, AVCodecID id) {
   }
   if (type == AVMEDIA_TYPE_SUBTITLE) return id == AV_CODEC_ID_MOV_TEXT;
   return true;
-}
-
-std::string seconds_text(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%+.3f", s);
-  return buf;
 }
 
 std::string stream_label(int index, const AVCodecParameters* p) {
@@ -236,7 +231,7 @@ void StreamCopier::write_packet(Carried& c, AVPacket* pkt) {
       const int64_t want = c.last_dts + std::max<int64_t>(1, c.last_duration);
       c.ts_offset += want - dts;
       notes_.push_back(stream_label(c.in_index, c.in_st->codecpar) + ": timestamps jump by " +
-                       seconds_text((dts - c.last_dts) * av_q2d(tb)) + " s (a reset or joined stream); continued in step from there");
+                       signed_seconds_text((dts - c.last_dts) * av_q2d(tb)) + " s (a reset or joined stream); continued in step from there");
     }
     if (pkt->pts != AV_NOPTS_VALUE) pkt->pts += c.ts_offset;
     pkt->dts += c.ts_offset;

@@ -9,6 +9,7 @@ extern "C" {
 }
 
 #include "vidscore/error.h"
+#include "vidscore/timing.h"
 
 namespace vidscore {
 namespace {
@@ -114,7 +115,6 @@ VideoReader::VideoReader(const std::string& path)
   to_rgb_ = ToRgbConverter(info_.size);
 }
 
-
 int64_t VideoReader::frame_step() const {
   if (info_.frame_rate.num <= 0) return 1;
   return std::max<int64_t>(1, av_rescale_q(1, av_inv_q(info_.frame_rate), info_.time_base));
@@ -152,9 +152,8 @@ bool VideoReader::receive(uint8_t* rgb, int64_t* pts) {
       const int64_t delta = last_pts_ + frame_step() - t;
       jump_offset_ += delta;
       t += delta;
-      char jump[32];
-      std::snprintf(jump, sizeof(jump), "%+.3f", -delta * av_q2d(info_.time_base));
-      notes_.push_back(info_.path + ": video timestamps jump by " + jump + " s at frame " +
+      notes_.push_back(info_.path + ": video timestamps jump by " +
+                       signed_seconds_text(-delta * av_q2d(info_.time_base)) + " s at frame " +
                        std::to_string(frames_read_) +
                        " (a reset or joined stream); continued in step from there");
     }
@@ -220,8 +219,9 @@ bool VideoReader::read(uint8_t* rgb, int64_t* pts) {
                        " damaged video packet(s) could not be decoded and were skipped");
     }
     const int64_t expected = info_.expected_frames();
-    // Announced counts are exact; counts from duration x rate are estimates (VFR, rounding).
-    const int64_t slack = info_.frame_count > 0 ? 0 : std::max<int64_t>(2, expected / 50);
+    // Counts from duration x rate are estimates (VFR, rounding), and announced counts include
+    // frames an edit list leaves out (trimmed MP4s): a few percent short is not a loss.
+    const int64_t slack = std::max<int64_t>(2, expected / 50);
     if (expected > 0 && frames_read_ + slack < expected) {
       damaged_ = true;
       notes_.push_back(info_.path + ": the input ended early: " + std::to_string(frames_read_) +
