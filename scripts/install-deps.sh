@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages vidscore needs to build, test and run its scripts, and nothing
-# when they are all there already. Run as root (or with sudo available).
+# Installs the Debian 12 packages vidscore needs to build, run and demo, and nothing when they are
+# all there already. Run as root (or with sudo available).
+#   scripts/install-deps.sh           # build, run, demo
+#   scripts/install-deps.sh --tests   # also what only the test suite needs (scripts/test.sh)
 set -euo pipefail
 
 packages=(
@@ -18,6 +20,14 @@ packages=(
   # export helpers (scripts/*.py run with /usr/bin/python3)
   python3-torch python3-torchvision
 )
+# Test-only: a real one-node Slurm cluster for tests/slurm/test_slurm.sh (the test starts and
+# stops the daemons itself; installing them does not start them where there is no systemd).
+test_packages=(slurmctld slurmd slurm-client munge iproute2)
+case ${1:-} in
+  --tests) packages+=("${test_packages[@]}") ;;
+  "") ;;
+  *) echo "usage: scripts/install-deps.sh [--tests]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,11 +4,12 @@
 #   scripts/test.sh -L unit         # only tests with a CTest label (unit, e2e, real, mpi, slow)
 #   scripts/test.sh -LE slow        # all but the slow ones
 # Real-data tests read ../shared/models and ../shared/media (or $VIDSCORE_SHARED); without them
-# they report themselves skipped. BUILD_DIR (default build) and JOBS (default nproc) apply.
+# they report themselves skipped. `-L slurm` runs the real Slurm test (a one-node cluster the
+# test starts itself, as root). BUILD_DIR (default build) and JOBS (default nproc) apply.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-scripts/install-deps.sh
+scripts/install-deps.sh --tests
 build=${BUILD_DIR:-build}
 jobs=${JOBS:-$(nproc)}
 if [ -z "${VIDSCORE_SHARED:-}" ] && [ -d "$root/../shared" ]; then

@@ -115,3 +115,52 @@ TEST_CASE("bad models", "[e2e][errors]") {
     CHECK_THAT(r.output, Catch::Contains("deliberate failure"));
   }
 }
+
+TEST_CASE("a run killed with SIGKILL leaves a partial file that the next run removes",
+          "[e2e][errors]") {
+  TempDir dir;
+  std::string clip = dir.path("long.mp4");
+  ffmpeg("-f lavfi -i testsrc2=size=160x120:rate=25:duration=20 -f lavfi -i sine=duration=20 "
+         "-c:v libx264 -preset ultrafast -c:a aac " + quote(clip));
+  std::string slow = dir.path("slow.ts.pt");
+  save_scripted("def forward(self, x):\n    y = x\n    for i in range(400):\n"
+                "        y = y * 1.0\n    return y\n", slow);
+  std::string out = dir.path("killed.mp4");
+  // SIGKILL cannot be caught: the partial file stays behind.
+  std::string style_job = quote(VIDSCORE_BIN) + " --progress off --threads 1 --model " +
+                          quote(slow) + " --input " + quote(clip) + " --output " + quote(out);
+  auto r = run("(" + style_job + ") & pid=$!; for i in $(seq 100); do "
+               "ls " + quote(out) + ".partial-* >/dev/null 2>&1 && break; sleep 0.1; done; "
+               "sleep 1; kill -9 $pid; wait $pid; echo exit=$?");
+  INFO(r.output);
+  REQUIRE_THAT(r.output, Catch::Contains("exit=137"));
+  CHECK_FALSE(file_exists(out));
+  auto names = files_with_prefix(dir.path(""), "killed.mp4.partial-");
+  REQUIRE(names.size() == 1);
+  const std::string left = dir.path(names[0]);
+
+  SECTION("the next run on the same output removes it, says so, and writes the output") {
+    std::string fast = dir.path("invert.ts.pt");
+    save_filter("invert", fast);
+    auto again = run_vidscore("--progress off --model " + quote(fast) + " --input " +
+                              quote(clip) + " --output " + quote(out));
+    INFO(again.output);
+    CHECK(again.exit_code == 0);
+    CHECK_THAT(again.output, Catch::Contains("vidscore: note: removed " + left +
+                                             ", left by an earlier run that was killed"));
+    CHECK(files_with_prefix(dir.path(""), "killed.mp4.partial-").empty());
+    CHECK(probe_video(out).frame_times.size() == 500);
+  }
+  SECTION("a partial file still being written by a live process is refused, not removed") {
+    // flock(1) holds the lock the way a running vidscore does.
+    auto busy = run("flock -o " + quote(left) + " sh -c " +
+                    quote(quote(VIDSCORE_BIN) + " --progress off --model " + quote(slow) +
+                          " --input " + quote(clip) + " --output " + quote(out)));
+    INFO(busy.output);
+    CHECK(busy.exit_code == 1);
+    CHECK_THAT(busy.output, Catch::Contains("vidscore: error: output " + out +
+                                            " is being written by another running vidscore"));
+    CHECK(file_exists(left));
+    CHECK_FALSE(file_exists(out));
+  }
+}

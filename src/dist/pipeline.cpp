@@ -19,6 +19,7 @@
 #include "vidscore/dist/protocol.h"
 #include "vidscore/media/video_reader.h"
 #include "vidscore/media/video_writer.h"
+#include "vidscore/partial_files.h"
 #include "vidscore/model/task.h"
 #include "vidscore/progress.h"
 #include "vidscore/render/detections_writer.h"
@@ -499,7 +500,9 @@ std::string detections_path(const Config& config, const std::string& output) {
   return p.replace_extension(".json").string();
 }
 
-void check_paths(const Config& config, const JobPaths& paths) {
+// Checks the paths before any work and removes partial outputs that killed runs left behind
+// (returned as notes).
+std::vector<std::string> check_paths(const Config& config, const JobPaths& paths) {
   std::error_code ec;
   if (paths.input.empty()) throw UsageError("no input: pass --input FILE");
   if (paths.output.empty()) throw UsageError("no output: pass --output FILE");
@@ -518,8 +521,16 @@ void check_paths(const Config& config, const JobPaths& paths) {
   if (video && fs::path(paths.output).extension() == ".json")
     throw UsageError("output " + paths.output + " is a .json name but a video is written; set "
                      "detect.write_video to false (--no-video) for detections only");
-  if (video) check_output_path(paths.input, paths.output);
-  if (config.task == "detect") check_output_path(paths.input, detections_path(config, paths.output));
+  std::vector<std::string> outputs;
+  if (video) outputs.push_back(paths.output);
+  if (config.task == "detect") outputs.push_back(detections_path(config, paths.output));
+  std::vector<std::string> notes;
+  for (const auto& out : outputs) {
+    check_output_path(paths.input, out);
+    for (const auto& left : remove_stale_partial_files(out))
+      notes.push_back("removed " + left + ", left by an earlier run that was killed");
+  }
+  return notes;
 }
 
 int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
@@ -527,8 +538,9 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
   std::unique_ptr<VideoReader> reader;
   std::unique_ptr<VideoWriter> writer;
   std::unique_ptr<DetectionsWriter> detections;
+  std::vector<std::string> cleanup_notes;
   capture_error(status, [&] {
-    check_paths(config, paths);
+    cleanup_notes = check_paths(config, paths);
     reader = std::make_unique<VideoReader>(paths.input);
     const VideoInfo& info = reader->info();
     if (config.task != "detect" || config.detect.write_video) {
@@ -577,6 +589,7 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
                static_cast<long long>(info.expected_frames()),
                info.frame_count > 0 ? "" : " (estimated)", info.duration_s, env.size(),
                env.size() > 1 ? "s" : "", map.c_str());
+  for (const auto& n : cleanup_notes) std::fprintf(stderr, "vidscore: note: %s\n", n.c_str());
   size_t notes_said = 0;
   if (writer)
     for (const auto& n : writer->notes()) {

@@ -22,11 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// "dir/name.mp4" -> "dir/name.mp4.partial-<pid>"; the muxer is chosen from the final name.
-std::string temp_name_for(const std::string& final_path) {
-  return final_path + ".partial-" + std::to_string(::getpid());
-}
-
 AVPixelFormat pick_pix_fmt(const std::string& wanted, const VideoInfo& video) {
   const FrameSize size = video.size;
   const bool odd = size.width % 2 || size.height % 2;
@@ -74,7 +69,7 @@ const AVOutputFormat* output_format_for(const std::string& output_path) {
 VideoWriter::VideoWriter(const std::string& output_path, const VideoInfo& video,
                          const WriterOptions& opts)
     : final_path_(output_path),
-      temp_path_(temp_name_for(output_path)),
+      temp_path_(partial_path_for(output_path)),
       video_(video),
       yuv_(make_frame()),
       packet_(make_packet()) {
@@ -186,16 +181,23 @@ VideoWriter::VideoWriter(const std::string& output_path, const VideoInfo& video,
   yuv_->top_field_first = video.field_order == AV_FIELD_TT || video.field_order == AV_FIELD_TB;
   from_rgb_ = std::make_unique<FromRgbConverter>(video.size, e->pix_fmt, tags);
 
-  if (!(ofmt->flags & AVFMT_NOFILE)) {
-    register_partial_file(temp_path_);
+  // mp4, mov and mkv all write a file (output_format_for admits no other).
+  create_partial_file(output_path);
+  try {
     rc = avio_open(&out_->pb, temp_path_.c_str(), AVIO_FLAG_WRITE);
     if (rc < 0)
       throw RuntimeError("cannot write " + temp_path_ + " (for " + output_path +
                          "): " + av_error_text(rc));
+    rc = avformat_write_header(out_.get(), nullptr);
+    header_written_ = true;
+    av_check(rc, "output " + output_path + ": writing the header");
+  } catch (...) {
+    // The destructor does not run for a constructor that throws.
+    out_.reset();
+    std::remove(temp_path_.c_str());
+    release_partial_file(temp_path_);
+    throw;
   }
-  rc = avformat_write_header(out_.get(), nullptr);
-  header_written_ = true;  // from here on the file exists and must be cleaned up on failure
-  av_check(rc, "output " + output_path + ": writing the header");
 }
 
 VideoWriter::~VideoWriter() {
@@ -203,7 +205,7 @@ VideoWriter::~VideoWriter() {
   // Failure path: close what is open and remove the partial file. Never throws.
   out_.reset();
   if (header_written_ || fs::exists(temp_path_)) std::remove(temp_path_.c_str());
-  unregister_partial_file(temp_path_);
+  release_partial_file(temp_path_);
 }
 
 std::vector<std::string> VideoWriter::notes() const {
@@ -262,7 +264,7 @@ void VideoWriter::finish() {
   out_.reset();  // closes the file
   std::error_code ec;
   fs::rename(temp_path_, final_path_, ec);
-  unregister_partial_file(temp_path_);
+  release_partial_file(temp_path_);
   if (ec) {
     std::remove(temp_path_.c_str());
     throw RuntimeError("cannot rename " + temp_path_ + " to " + final_path_ + ": " + ec.message());

@@ -15,11 +15,14 @@
 namespace vidscore {
 
 DetectionsWriter::DetectionsWriter(const std::string& path, const DetectionsHeader& h)
-    : path_(path), temp_path_(path + ".partial-" + std::to_string(::getpid())) {
-  register_partial_file(temp_path_);
+    : path_(path), temp_path_(create_partial_file(path)) {
   file_ = std::fopen(temp_path_.c_str(), "w");
-  if (!file_)
-    throw RuntimeError("cannot write detections " + temp_path_ + ": " + std::strerror(errno));
+  if (!file_) {
+    int err = errno;
+    std::remove(temp_path_.c_str());
+    release_partial_file(temp_path_);
+    throw RuntimeError("cannot write detections " + temp_path_ + ": " + std::strerror(err));
+  }
   nlohmann::json categories = nlohmann::json::array();
   for (size_t i = 0; i < h.class_names.size(); ++i)
     categories.push_back({{"id", i}, {"name", h.class_names[i]}});
@@ -34,7 +37,7 @@ DetectionsWriter::DetectionsWriter(const std::string& path, const DetectionsHead
 DetectionsWriter::~DetectionsWriter() {
   if (file_) std::fclose(file_);
   if (!finished_) std::remove(temp_path_.c_str());
-  unregister_partial_file(temp_path_);
+  release_partial_file(temp_path_);
 }
 
 void DetectionsWriter::add_frame(int64_t index, double pts_time, const std::string& dets) {
@@ -51,7 +54,7 @@ void DetectionsWriter::finish() {
   if (!ok) throw RuntimeError("cannot write detections " + temp_path_ + ": " + std::strerror(errno));
   std::error_code ec;
   std::filesystem::rename(temp_path_, path_, ec);
-  unregister_partial_file(temp_path_);
+  release_partial_file(temp_path_);
   if (ec) throw RuntimeError("cannot rename " + temp_path_ + " to " + path_ + ": " + ec.message());
   finished_ = true;
 }
