@@ -210,8 +210,10 @@ Config config_from_json(const json& j, const std::string& origin, const std::str
   }
   if (const json* p = root.object("pipeline")) {
     ObjectReader r(*p, "/pipeline", origin);
-    r.integer("chunk_frames", c.chunk_frames, 0, 4096);
-    r.integer("window_chunks", c.window_chunks, 0, 4096);
+    r.str("transport", c.transport, {"auto", "packets", "frames"});
+    r.integer("segment_frames", c.segment_frames, 0, 100000);
+    r.number("segment_seconds", c.segment_seconds, 0.04, 3600);
+    r.integer("window_segments", c.window_segments, 0, 4096);
     r.finish();
   }
   if (const json* p = root.object("progress")) {
@@ -276,9 +278,19 @@ json config_to_json(const Config& c) {
         {"pix_fmt", c.pix_fmt},
         {"audio_fallback_codec", c.audio_fallback_codec},
         {"audio_fallback_bitrate", c.audio_fallback_bitrate}}},
-      {"pipeline", {{"chunk_frames", c.chunk_frames}, {"window_chunks", c.window_chunks}}},
+      {"pipeline",
+       {{"transport", c.transport},
+        {"segment_frames", c.segment_frames},
+        {"segment_seconds", c.segment_seconds},
+        {"window_segments", c.window_segments}}},
       {"progress", {{"mode", c.progress}, {"interval_s", c.progress_interval_s}}},
   };
+}
+
+int Config::effective_segment_frames(double fps) const {
+  if (segment_frames > 0) return segment_frames;
+  if (!(fps > 0)) fps = 25.0;
+  return std::max(1, static_cast<int>(segment_seconds * fps + 0.5));
 }
 
 void validate_config(const Config& c) {

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -112,6 +113,14 @@ VideoProbe probe_video(const std::string& path) {
                                    "frame=best_effort_timestamp_time -of csv=p=0 " + quote(path))))
     v.frame_times.push_back(std::stod(l));
   return v;
+}
+
+std::vector<int64_t> video_packet_dts(const std::string& path) {
+  std::vector<int64_t> out;
+  for (const auto& l : lines(probe("-select_streams v:0 -show_entries packet=dts -of csv=p=0 " +
+                                   quote(path))))
+    out.push_back(l == "N/A" ? INT64_MIN : std::stoll(l));
+  return out;
 }
 
 std::vector<std::string> stream_types(const std::string& path) {

@@ -55,6 +55,10 @@ int audio_packet_count(const std::string& path);
 // Duration of first audio / video stream from packet timestamps (end of last packet).
 double stream_end_time(const std::string& path, const std::string& type);
 
+// Decode timestamps of the first video stream's packets, in file (decode) order; INT64_MIN for
+// packets without one.
+std::vector<int64_t> video_packet_dts(const std::string& path);
+
 // All frames decoded to packed RGB24 by the ffmpeg CLI.
 std::vector<std::vector<uint8_t>> decode_rgb(const std::string& path, int width, int height);
 

@@ -30,7 +30,10 @@ TEST_CASE("config defaults and values", "[unit][config]") {
     CHECK(c.batch_size == 4);
     CHECK(c.crf == 18);
     CHECK(c.preset == "medium");
-    CHECK(c.effective_chunk_frames() == 8);
+    CHECK(c.transport == "auto");
+    CHECK(c.effective_segment_frames(25.0) == 50);
+    CHECK(c.effective_segment_frames(30000.0 / 1001) == 60);
+    CHECK(c.effective_segment_frames(0.0) == 50);
   }
   SECTION("values are read and relative model paths resolve against the config's folder") {
     Config c = config_from_json(json::parse(R"({"model": {"path": "m.pt", "batch_size": 2,
@@ -41,7 +44,7 @@ TEST_CASE("config defaults and values", "[unit][config]") {
     CHECK(c.input.scale == 0.5);
     CHECK(c.input.bgr);
     CHECK(c.crf == 23);
-    CHECK(c.effective_chunk_frames() == 4);
+    CHECK(c.effective_segment_frames(25.0) == 50);
   }
   SECTION("absolute paths stay as they are") {
     Config c = config_from_json(json::parse(R"({"model": {"path": "/m/x.pt"}})"), "c.json", "/b");

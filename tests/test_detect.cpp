@@ -89,7 +89,7 @@ TEST_CASE("a moving square is found where it is, in order, on 1 and 3 ranks", "[
     std::string out = dir.path("boxes" + std::to_string(ranks) + ".mp4");
     auto r = run_vidscore_mpi(ranks, "--task detect --model " + quote(model) + " --input " +
                                          quote(clip) + " --output " + quote(out) +
-                                         " --batch-size 2 --chunk-frames 2 --threads 1");
+                                         " --batch-size 2 --segment-frames 2 --threads 1");
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
     json j = read_json(dir.path("boxes" + std::to_string(ranks) + ".json"));

@@ -5,6 +5,9 @@
 
 #include "support.h"
 #include "vidscore/media/converter.h"
+#include "vidscore/media/segment_encoder.h"
+#include "vidscore/media/segment_planner.h"
+#include "vidscore/media/video_muxer.h"
 #include "vidscore/media/video_reader.h"
 
 using namespace vidscore;
@@ -126,4 +129,128 @@ TEST_CASE("reader metadata, timestamps and frame count", "[unit][media]") {
   auto probe = test::probe_video(clip);
   CHECK(n == static_cast<int>(probe.frame_times.size()));
   CHECK(n == 30);
+}
+
+namespace {
+
+// A packet list: each entry is {pts, key}; kNoPts for packets without a timestamp.
+std::vector<PacketData> packets(const std::vector<std::pair<int64_t, bool>>& list) {
+  std::vector<PacketData> out;
+  for (auto [pts, key] : list) {
+    PacketData p;
+    p.pts = pts;
+    p.flags = key ? 1 : 0;
+    out.push_back(p);
+  }
+  return out;
+}
+
+std::vector<SegmentWork> plan(const std::vector<PacketData>& list, int target) {
+  SegmentPlanner planner(target);
+  std::vector<SegmentWork> out;
+  for (const auto& p : list)
+    if (auto s = planner.add(p)) out.push_back(std::move(*s));
+  for (auto& s : planner.finish()) out.push_back(std::move(s));
+  return out;
+}
+
+std::vector<int64_t> pts_of(const SegmentWork& s) {
+  std::vector<int64_t> v;
+  for (const auto& p : s.packets) v.push_back(p.pts);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("segment planner", "[unit][media][segments]") {
+  SECTION("closed GOPs: cuts at the first keyframe after the target, ranges meet") {
+    // Keyframes every 4 packets, no B-frames.
+    std::vector<std::pair<int64_t, bool>> list;
+    for (int i = 0; i < 14; ++i) list.push_back({i, i % 4 == 0});
+    auto segs = plan(packets(list), 6);
+    REQUIRE(segs.size() == 2);
+    CHECK(segs[0].index == 0);
+    CHECK(segs[0].start_pts == kNoPts);
+    CHECK(segs[0].end_pts == 8);
+    // Packets 0-7, plus the cut keyframe as post-roll (not kept: its pts is the end).
+    CHECK(pts_of(segs[0]) == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8});
+    CHECK(segs[1].index == 1);
+    CHECK(segs[1].start_pts == 8);
+    CHECK(segs[1].end_pts == kEndOfStream);
+    CHECK(pts_of(segs[1]) == std::vector<int64_t>{8, 9, 10, 11, 12, 13});
+  }
+  SECTION("leading pictures (open GOP) go to the segment before the keyframe") {
+    // Decode order: I0 P3 B1 B2 P6 B4 B5 | I9 B7 B8 P12 B10 B11
+    auto segs = plan(packets({{0, true}, {3, false}, {1, false}, {2, false}, {6, false},
+                              {4, false}, {5, false}, {9, true}, {7, false}, {8, false},
+                              {12, false}, {10, false}, {11, false}}),
+                     6);
+    REQUIRE(segs.size() == 2);
+    CHECK(segs[0].end_pts == 9);
+    CHECK(pts_of(segs[0]) == std::vector<int64_t>{0, 3, 1, 2, 6, 4, 5, 9, 7, 8});
+    CHECK(segs[1].start_pts == 9);
+    CHECK(pts_of(segs[1]) == std::vector<int64_t>{9, 12, 10, 11});
+  }
+  SECTION("a keyframe that frames before it display after is no cut") {
+    // P5 is decoded before the keyframe at 4 but displays after it: cutting there loses it.
+    auto segs = plan(packets({{0, true}, {1, false}, {5, false}, {4, true}, {2, false},
+                              {3, false}, {6, false}, {8, true}, {7, false}}),
+                     2);
+    REQUIRE(segs.size() == 2);
+    CHECK(segs[0].end_pts == 8);
+    CHECK(segs[1].start_pts == 8);
+  }
+  SECTION("keyframes without pts and packets without pts are never cut points") {
+    auto segs = plan(packets({{0, true}, {kNoPts, false}, {2, false}, {kNoPts, true},
+                              {4, false}, {5, true}, {6, false}}),
+                     2);
+    REQUIRE(segs.size() == 2);
+    CHECK(segs[0].end_pts == 5);
+    CHECK(segs[1].start_pts == 5);
+    CHECK(pts_of(segs[1]) == std::vector<int64_t>{5, 6});
+  }
+  SECTION("fewer packets than one segment: one segment with every packet") {
+    auto segs = plan(packets({{0, true}, {1, false}, {2, true}}), 50);
+    REQUIRE(segs.size() == 1);
+    CHECK(segs[0].start_pts == kNoPts);
+    CHECK(segs[0].end_pts == kEndOfStream);
+    CHECK(segs[0].packets.size() == 3);
+  }
+  SECTION("no packets: no segment") {
+    CHECK(plan({}, 4).empty());
+  }
+}
+
+TEST_CASE("segments join only when their stream headers are identical", "[unit][media][segments]") {
+  test::TempDir dir;
+  std::string clip = dir.path("in.mp4");
+  test::ffmpeg("-f lavfi -i testsrc2=size=64x48:rate=25 -frames:v 4 -c:v libx264 " +
+               test::quote(clip));
+  VideoInfo info = VideoReader(clip).info();
+  WriterOptions wo;
+  wo.preset = "ultrafast";
+  SegmentEncoder encoder(info, wo);
+  auto encode_segment = [&](int64_t index, int64_t first_pts) {
+    SegmentResult seg;
+    seg.index = index;
+    encoder.begin();
+    std::vector<uint8_t> rgb(info.size.rgb_bytes());
+    for (int i = 0; i < 3; ++i) {
+      std::fill(rgb.begin(), rgb.end(), static_cast<uint8_t>(40 * (index + i)));
+      seg.frame_pts.push_back(first_pts + i * 512);
+      encoder.encode(rgb.data(), first_pts + i * 512);
+    }
+    encoder.end(seg);
+    return seg;
+  };
+  // Different content, same settings: x264's stitchable headers are byte-identical.
+  SegmentResult a = encode_segment(0, 0), b = encode_segment(1, 1536);
+  CHECK(a.extradata == b.extradata);
+  CHECK_FALSE(a.extradata.empty());
+  VideoMuxer muxer(dir.path("out.mp4"), info, encoder.params(), wo);
+  muxer.write_segment(a);
+  SegmentResult tampered = b;
+  tampered.extradata.back() ^= 0x01;
+  CHECK_THROWS_WITH(muxer.write_segment(tampered),
+                    Catch::Contains("segment 1 (rank 0): the encoder's stream header differs"));
 }

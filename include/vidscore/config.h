@@ -62,16 +62,20 @@ struct Config {
   int audio_fallback_bitrate = 192000;       // bits per second of that re-encode
 
   // [pipeline]
-  int chunk_frames = 0;   // frames per chunk (unit of work between ranks); 0: 2 x batch_size
-  int window_chunks = 0;  // chunks rank 0 holds at most; 0: 2 per rank + 2
+  std::string transport = "auto";  // how segments travel to the ranks: "packets" (the input's
+                                   // compressed packets; ranks decode), "frames" (rank 0 decodes,
+                                   // YUV frames travel), "auto" (packets where the input splits)
+  int segment_frames = 0;          // frames per segment; 0: from segment_seconds
+  double segment_seconds = 2.0;    // segment length when segment_frames is 0
+  int window_segments = 0;         // segments rank 0 holds at most; 0: 2 per rank + 2
 
   // [progress]
   std::string progress = "auto";  // "auto" (bar on a terminal, lines otherwise), "bar",
                                   // "lines", "off"
   double progress_interval_s = 10.0;  // seconds between plain progress lines
 
-  // Fills the 0 ("auto") fields that depend only on the config.
-  int effective_chunk_frames() const { return chunk_frames > 0 ? chunk_frames : 2 * batch_size; }
+  // Frames per segment at `fps` frames per second (0 when unknown: 25 assumed).
+  int effective_segment_frames(double fps) const;
 };
 
 // Reads and validates a config file. Relative paths inside it resolve against its folder.

@@ -40,6 +40,9 @@ using OutputFormatPtr = std::unique_ptr<
     AVFormatContext, detail::PtrDeleter<AVFormatContext, detail::free_output_context>>;
 using CodecContextPtr =
     std::unique_ptr<AVCodecContext, detail::PtrPtrDeleter<AVCodecContext, avcodec_free_context>>;
+using CodecParametersPtr =
+    std::unique_ptr<AVCodecParameters,
+                    detail::PtrPtrDeleter<AVCodecParameters, avcodec_parameters_free>>;
 using FramePtr = std::unique_ptr<AVFrame, detail::PtrPtrDeleter<AVFrame, av_frame_free>>;
 using PacketPtr = std::unique_ptr<AVPacket, detail::PtrPtrDeleter<AVPacket, av_packet_free>>;
 using SwsContextPtr = std::unique_ptr<SwsContext, detail::PtrDeleter<SwsContext, sws_freeContext>>;

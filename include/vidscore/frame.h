@@ -21,7 +21,9 @@ struct FrameSize {
 // first_index..first_index+count()-1 of the video.
 struct Chunk {
   int64_t first_index = 0;
-  FrameSize size;
+  FrameSize size;         // of the pixels here
+  FrameSize frame_size;   // of the video's frames: differs when the worker converted them
+                          // straight to the size the task wants (Task::input_frame_size)
   std::vector<int64_t> pts;     // presentation timestamps, in the video stream's time base
   std::vector<uint8_t> pixels;  // count() frames, size.rgb_bytes() each
   std::string annotations;      // task results beside the pixels (e.g. detections JSON)

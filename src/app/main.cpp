@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "vidscore/config.h"
-#include "vidscore/dist/mpi_env.h"
-#include "vidscore/dist/pipeline.h"
+#include "vidscore/cluster/mpi_env.h"
+#include "vidscore/cluster/job.h"
 #include "vidscore/error.h"
 #include "vidscore/ffmpeg_raii.h"
 #include "vidscore/model/task.h"
@@ -36,7 +36,8 @@ struct CliOptions {
 void print_usage(const Config& d) {
   std::printf(
       "usage: vidscore [--config FILE] --input IN --output OUT [options]\n"
-      "       mpirun -np N vidscore ...   (one rank per GPU; rank 0 decodes and encodes)\n"
+      "       mpirun -np N vidscore ...   (one rank per GPU; every rank decodes, runs the model\n"
+      "                                    and encodes segments; rank 0 demuxes and muxes)\n"
       "\n"
       "Applies a TorchScript model to every frame of IN and writes OUT (.mp4, .mov or .mkv)\n"
       "with the same frames, timestamps and audio.\n"
@@ -52,7 +53,8 @@ void print_usage(const Config& d) {
       "  --threads N          intra-op threads per rank, 0 = cores/ranks [%d]\n"
       "  --crf N              x264 quality, 0-51 (encode.crf)           [%d]\n"
       "  --preset P           x264 preset (encode.preset)               [%s]\n"
-      "  --chunk-frames N     frames per chunk, 0 = 2 x batch size      [%d]\n"
+      "  --transport T        auto | packets | frames (pipeline.transport) [%s]\n"
+      "  --segment-frames N   frames per segment, 0 = %.1f s of video   [%d]\n"
       "  --progress M         auto | bar | lines | off                  [%s]\n"
       "  --task T             style | detect (task)                     [%s]\n"
       "  --detections FILE    detect: JSON of detections  [OUTPUT with .json]\n"
@@ -66,7 +68,7 @@ void print_usage(const Config& d) {
       "exit codes: 0 done, 1 runtime failure, 2 usage or config error,\n"
       "            3 done on a damaged or cut input (what decoded was written; see the note)\n",
       d.model_path.empty() ? "none" : d.model_path.c_str(), d.device.c_str(),
-      d.precision.c_str(), d.batch_size, d.threads, d.crf, d.preset.c_str(), d.chunk_frames,
+      d.precision.c_str(), d.batch_size, d.threads, d.crf, d.preset.c_str(), d.transport.c_str(), d.segment_seconds, d.segment_frames,
       d.progress.c_str(), d.task.c_str());
 }
 
@@ -95,7 +97,8 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
   std::vector<std::pair<std::string, std::string>> overrides;
   const std::vector<std::string> with_value = {
       "--config", "--input",   "--output",       "--model",        "--device",  "--precision",
-      "--batch-size", "--threads", "--crf", "--preset", "--chunk-frames", "--progress",
+      "--batch-size", "--threads", "--crf", "--preset", "--transport", "--segment-frames",
+      "--progress",
       "--task", "--detections", "--log-level"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -151,7 +154,8 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
     else if (flag == "--threads") j["model"]["threads"] = parse_int(flag, v);
     else if (flag == "--crf") j["encode"]["crf"] = parse_int(flag, v);
     else if (flag == "--preset") j["encode"]["preset"] = v;
-    else if (flag == "--chunk-frames") j["pipeline"]["chunk_frames"] = parse_int(flag, v);
+    else if (flag == "--transport") j["pipeline"]["transport"] = v;
+    else if (flag == "--segment-frames") j["pipeline"]["segment_frames"] = parse_int(flag, v);
     else if (flag == "--progress") j["progress"]["mode"] = v;
     else if (flag == "--task") j["task"] = v;
     else if (flag == "--detections") j["detect"]["json"] = v;

@@ -120,7 +120,8 @@ int64_t VideoReader::frame_step() const {
   return std::max<int64_t>(1, av_rescale_q(1, av_inv_q(info_.frame_rate), info_.time_base));
 }
 
-bool VideoReader::receive(uint8_t* rgb, int64_t* pts) {
+bool VideoReader::receive(int64_t* pts) {
+  av_frame_unref(frame_.get());
   int rc = avcodec_receive_frame(dec_.get(), frame_.get());
   if (rc == AVERROR(EAGAIN)) return false;
   if (rc == AVERROR_EOF) {
@@ -168,16 +169,52 @@ bool VideoReader::receive(uint8_t* rgb, int64_t* pts) {
     ++repeated_pts_;
   }
   last_pts_ = t;
-  to_rgb_.convert(*frame_, rgb);
-  av_frame_unref(frame_.get());
   *pts = t;
   ++frames_read_;
   return true;
 }
 
+const AVCodecParameters* VideoReader::codec_parameters() const {
+  return fmt_->streams[info_.stream_index]->codecpar;
+}
+
+bool VideoReader::read_packet(PacketData& out) {
+  for (;;) {
+    int rc = av_read_frame(fmt_.get(), packet_.get());
+    if (rc == AVERROR_EOF) return false;
+    if (rc < 0) {
+      // Damaged or cut file: keep what came before, as for a truncated TS or MKV.
+      damaged_ = true;
+      notes_.push_back(info_.path + ": input damaged after packet " +
+                       std::to_string(packets_read_) + " (" + av_error_text(rc) +
+                       "); the frames before it were kept");
+      return false;
+    }
+    if (packet_->stream_index != info_.stream_index) {
+      av_packet_unref(packet_.get());
+      continue;
+    }
+    out.pts = packet_->pts == AV_NOPTS_VALUE ? kNoPts : packet_->pts + pts_shift_;
+    out.dts = packet_->dts == AV_NOPTS_VALUE ? kNoPts : packet_->dts + pts_shift_;
+    out.duration = packet_->duration;
+    out.flags = packet_->flags;
+    out.data.assign(packet_->data, packet_->data + packet_->size);
+    av_packet_unref(packet_.get());
+    ++packets_read_;
+    return true;
+  }
+}
+
 bool VideoReader::read(uint8_t* rgb, int64_t* pts) {
+  const AVFrame* f = next_frame(pts);
+  if (!f) return false;
+  to_rgb_.convert(*f, rgb);
+  return true;
+}
+
+const AVFrame* VideoReader::next_frame(int64_t* pts) {
   while (!finished_) {
-    if (receive(rgb, pts)) return true;
+    if (receive(pts)) return frame_.get();
     if (finished_) break;
     if (draining_) continue;
     int rc = av_read_frame(fmt_.get(), packet_.get());
@@ -207,29 +244,40 @@ bool VideoReader::read(uint8_t* rgb, int64_t* pts) {
     }
     av_packet_unref(packet_.get());
   }
-  if (!ended_) {
-    ended_ = true;
-    if (repeated_pts_ > 0)
-      notes_.push_back(info_.path + ": " + std::to_string(repeated_pts_) +
-                       " frame(s) repeated an earlier timestamp; each was moved one time-base "
-                       "tick later so that timestamps increase");
-    if (invalid_packets_ > 0) {
-      damaged_ = true;
-      notes_.push_back(info_.path + ": " + std::to_string(invalid_packets_) +
-                       " damaged video packet(s) could not be decoded and were skipped");
-    }
-    const int64_t expected = info_.expected_frames();
-    // Counts from duration x rate are estimates (VFR, rounding), and announced counts include
-    // frames an edit list leaves out (trimmed MP4s): a few percent short is not a loss.
-    const int64_t slack = std::max<int64_t>(2, expected / 50);
-    if (expected > 0 && frames_read_ + slack < expected) {
-      damaged_ = true;
-      notes_.push_back(info_.path + ": the input ended early: " + std::to_string(frames_read_) +
-                       " of " + std::to_string(expected) + (info_.frame_count > 0 ? " announced" :
-                       " expected (from its duration)") + " frames decoded and written");
-    }
+  end_of_input();
+  return nullptr;
+}
+
+void VideoReader::end_of_input() {
+  if (ended_) return;
+  ended_ = true;
+  damaged_ |= end_of_input_notes(info_, frames_read_, invalid_packets_, repeated_pts_, notes_);
+}
+
+bool end_of_input_notes(const VideoInfo& info, int64_t frames, int64_t invalid_packets,
+                        int64_t repeated_pts, std::vector<std::string>& notes) {
+  bool damaged = false;
+  if (repeated_pts > 0)
+    notes.push_back(info.path + ": " + std::to_string(repeated_pts) +
+                    " frame(s) repeated an earlier timestamp; each was moved one time-base "
+                    "tick later so that timestamps increase");
+  if (invalid_packets > 0) {
+    damaged = true;
+    notes.push_back(info.path + ": " + std::to_string(invalid_packets) +
+                    " damaged video packet(s) could not be decoded and were skipped");
   }
-  return false;
+  const int64_t expected = info.expected_frames();
+  // Counts from duration x rate are estimates (VFR, rounding), and announced counts include
+  // frames an edit list leaves out (trimmed MP4s): a few percent short is not a loss.
+  const int64_t slack = std::max<int64_t>(2, expected / 50);
+  if (expected > 0 && frames + slack < expected) {
+    damaged = true;
+    notes.push_back(info.path + ": the input ended early: " + std::to_string(frames) + " of " +
+                    std::to_string(expected) +
+                    (info.frame_count > 0 ? " announced" : " expected (from its duration)") +
+                    " frames decoded and written");
+  }
+  return damaged;
 }
 
 }  // namespace vidscore

@@ -94,37 +94,62 @@ void DetectTask::misfit(const std::string& expected, const torch::jit::IValue& o
                      describe_output(out) + hint);
 }
 
-std::vector<std::vector<Detection>> DetectTask::run_batch(const uint8_t* pixels, int frames,
-                                                          FrameSize size) {
-  const DetectConfig& dc = config_.detect;
-  const int64_t h = size.height, w = size.width;
-  torch::Tensor x = frames_to_tensor(pixels, frames, size, model_.device());
+namespace {
 
-  FrameSize input = size;  // the model's input size
-  float sx = 1.f, sy = 1.f;  // input pixels per frame pixel
-  if (dc.input_width > 0 && dc.input_height > 0 &&
-      (dc.input_width != size.width || dc.input_height != size.height)) {
-    input = {dc.input_width, dc.input_height};
-    int64_t rw = input.width, rh = input.height;
-    if (dc.resize == "letterbox") {
-      float r = std::min(float(input.width) / w, float(input.height) / h);
-      sx = sy = r;
-      rw = std::max<int64_t>(1, std::lround(w * r));
-      rh = std::max<int64_t>(1, std::lround(h * r));
-    } else {
-      sx = float(input.width) / w;
-      sy = float(input.height) / h;
-    }
+// Where a frame of `frame` size lands in the model's input: the resized picture's size and the
+// scale factors (input pixels per frame pixel). {frame, 1, 1} when no resize is configured.
+struct Placement {
+  FrameSize input, picture;
+  float sx = 1.f, sy = 1.f;
+};
+
+Placement place(const DetectConfig& dc, FrameSize frame) {
+  Placement p{frame, frame};
+  if (dc.input_width <= 0 || dc.input_height <= 0 ||
+      (dc.input_width == frame.width && dc.input_height == frame.height))
+    return p;
+  p.input = {dc.input_width, dc.input_height};
+  if (dc.resize == "letterbox") {
+    const float r = std::min(float(p.input.width) / frame.width,
+                             float(p.input.height) / frame.height);
+    p.sx = p.sy = r;
+    p.picture = {std::max(1, static_cast<int>(std::lround(frame.width * r))),
+                 std::max(1, static_cast<int>(std::lround(frame.height * r)))};
+  } else {
+    p.sx = float(p.input.width) / frame.width;
+    p.sy = float(p.input.height) / frame.height;
+    p.picture = p.input;
+  }
+  return p;
+}
+
+}  // namespace
+
+FrameSize DetectTask::input_frame_size(FrameSize frame) const {
+  // Frames that are drawn on are needed at full size.
+  if (config_.detect.write_video) return frame;
+  return place(config_.detect, frame).picture;
+}
+
+std::vector<std::vector<Detection>> DetectTask::run_batch(const uint8_t* pixels, int frames,
+                                                          FrameSize size, FrameSize frame) {
+  const DetectConfig& dc = config_.detect;
+  if (frame.width <= 0) frame = size;
+  const Placement p = place(dc, frame);
+  torch::Tensor x = frames_to_tensor(pixels, frames, size, model_.device());
+  const float sx = p.sx, sy = p.sy;
+  const FrameSize input = p.input;
+  const int64_t rw = p.picture.width, rh = p.picture.height;
+  if (!(size == p.picture))
     x = F::interpolate(x, F::InterpolateFuncOptions()
                               .size(std::vector<int64_t>{rh, rw})
                               .mode(torch::kBilinear)
                               .align_corners(false));
-    if (rw < input.width || rh < input.height)
-      x = torch::constant_pad_nd(x, {0, input.width - rw, 0, input.height - rh}, dc.pad_value);
-  }
+  if (rw < input.width || rh < input.height)
+    x = torch::constant_pad_nd(x, {0, input.width - rw, 0, input.height - rh}, dc.pad_value);
   x = apply_input_transform(x, config_.input);
   torch::jit::IValue out = model_.forward(x.contiguous());
-  return parse(out, frames, size, sx, sy);
+  return parse(out, frames, frame, sx, sy);
 }
 
 std::vector<std::vector<Detection>> DetectTask::parse(const torch::jit::IValue& out, int frames,
@@ -262,10 +287,11 @@ void DetectTask::process(Chunk& chunk) {
   std::string json = "[";
   for (int i = 0; i < chunk.count(); i += batch) {
     int n = std::min(batch, chunk.count() - i);
-    auto per_frame = run_batch(chunk.frame(i), n, chunk.size);
+    const FrameSize frame = chunk.frame_size.width > 0 ? chunk.frame_size : chunk.size;
+    auto per_frame = run_batch(chunk.frame(i), n, chunk.size, frame);
     for (int k = 0; k < n; ++k) {
       if (i + k > 0) json += ",";
-      json += detections_to_json(per_frame[k], chunk.size.width, chunk.size.height, class_names_);
+      json += detections_to_json(per_frame[k], frame.width, frame.height, class_names_);
       if (config_.detect.write_video)
         draw_detections({chunk.frame(i + k), chunk.size.width, chunk.size.height}, per_frame[k],
                         class_names_, config_.detect.mask_alpha);

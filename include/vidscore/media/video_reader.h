@@ -1,6 +1,7 @@
-// Demuxes and decodes the best video stream of a file into packed RGB24 frames with their
-// original presentation timestamps. Other streams are ignored here (StreamCopier copies them).
-// One reader per thread; it owns every FFmpeg object it opens.
+// Demuxes the best video stream of a file: either its compressed packets as they are (packets
+// transport: the ranks decode), or decoded frames with their original presentation timestamps,
+// corrected so that they increase (frames transport, and tools). Other streams are ignored here
+// (StreamCopier copies them). One reader per thread; it owns every FFmpeg object it opens.
 #pragma once
 
 #include <array>
@@ -12,6 +13,7 @@
 #include "vidscore/ffmpeg_raii.h"
 #include "vidscore/frame.h"
 #include "vidscore/media/converter.h"
+#include "vidscore/segment.h"
 
 namespace vidscore {
 
@@ -50,8 +52,18 @@ class VideoReader {
 
   const VideoInfo& info() const { return info_; }
 
-  // Decodes the next frame into `rgb` (info().size.rgb_bytes() bytes) and its pts. Returns false
-  // at the end of the stream. Throws RuntimeError on read or decode failure.
+  // The video stream's codec parameters (what a decoder elsewhere needs).
+  const AVCodecParameters* codec_parameters() const;
+
+  // The next packet of the video stream (decode order, pts/dts in info().time_base, plus
+  // ts_shift). Returns false at the end, or where the file is damaged (with a note). Do not mix
+  // with next_frame().
+  bool read_packet(PacketData& packet);
+
+  // Decodes the next frame; returns it (valid until the next call) and its corrected pts, or
+  // null at the end of the stream. Throws RuntimeError on read or decode failure.
+  const AVFrame* next_frame(int64_t* pts);
+  // The same converted into `rgb` (info().size.rgb_bytes() bytes). Returns false at the end.
   bool read(uint8_t* rgb, int64_t* pts);
 
   int64_t frames_read() const { return frames_read_; }
@@ -62,7 +74,8 @@ class VideoReader {
   bool damaged() const { return damaged_; }
 
  private:
-  bool receive(uint8_t* rgb, int64_t* pts);
+  bool receive(int64_t* pts);
+  void end_of_input();
   int64_t frame_step() const;  // one frame at the average rate, in the video time base
 
   VideoInfo info_;
@@ -74,6 +87,7 @@ class VideoReader {
   bool draining_ = false;
   bool finished_ = false;
   int64_t frames_read_ = 0;
+  int64_t packets_read_ = 0;
   int64_t last_pts_ = AV_NOPTS_VALUE;
   int64_t pts_shift_ = 0;  // ts_shift_us in the video time base
   int64_t jump_offset_ = 0;  // added after a timestamp reset or jump (joined streams)
@@ -84,5 +98,10 @@ class VideoReader {
   bool damaged_ = false;
   bool ended_ = false;
 };
+
+// Notes at the end of an input: repeated timestamps moved, damaged packets skipped, fewer frames
+// than announced. Returns true when the input counts as damaged (exit code 3).
+bool end_of_input_notes(const VideoInfo& info, int64_t frames, int64_t invalid_packets,
+                        int64_t repeated_pts, std::vector<std::string>& notes);
 
 }  // namespace vidscore

@@ -27,11 +27,15 @@ class DetectTask : public Task {
  public:
   DetectTask(const Config& config, torch::Device device);
   void process(Chunk& chunk) override;
+  FrameSize input_frame_size(FrameSize frame) const override;
   std::string device_name() const override { return model_.device().str(); }
   const TaskTimings& timings() const override { return timings_; }
 
   // Detects on `frames` packed RGB frames at `pixels`; checks the output against the layout.
-  std::vector<std::vector<Detection>> run_batch(const uint8_t* pixels, int frames, FrameSize size);
+  // `size` is the pixels' size; `frame` the video's (boxes are in its pixels), when the pixels
+  // were already resized to input_frame_size(frame).
+  std::vector<std::vector<Detection>> run_batch(const uint8_t* pixels, int frames, FrameSize size,
+                                                FrameSize frame = {});
 
   // Classes the model outputs (yolo layouts), known after the first batch; 0 if unknown.
   int model_classes() const { return model_classes_; }

@@ -22,6 +22,11 @@ class Task {
   // Processes every frame of the chunk in batches; replaces chunk.pixels (and may fill
   // chunk.annotations). Throws RuntimeError when the model's output does not fit the task.
   virtual void process(Chunk& chunk) = 0;
+  // The size the task wants its frames in, for frames of `frame` size. A task that never shows
+  // its frames again (detections only) asks for them at the model's resolution, so the YUV ->
+  // RGB conversion also does the resize, once, instead of a full-size conversion and a float
+  // resize of every frame. Default: the frame's own size.
+  virtual FrameSize input_frame_size(FrameSize frame) const { return frame; }
   // "cpu" or "cuda:N": where the model runs.
   virtual std::string device_name() const = 0;
   virtual const TaskTimings& timings() const = 0;

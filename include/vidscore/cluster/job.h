@@ -1,11 +1,10 @@
 // The whole job across MPI ranks (a single process is a job of one rank).
 //
-// Rank 0 runs four threads: a decoder that cuts the video into chunks of consecutive frames, a
-// local worker that runs the model on rank 0's share, an encoder that writes results in frame
-// order, and the calling thread, the only one that makes MPI calls, which hands chunk k to rank
-// k mod N and collects results. At most `window_chunks` chunks exist at once (decoded, in flight
-// or waiting to be reordered), so memory does not grow with the video's length. Every other rank
-// receives chunks, runs the model and sends them back.
+// Rank 0 opens the input, chooses the transport (packets where the input splits at keyframes
+// and carries timestamps, else frames), checks the encoder settings, opens the outputs, and
+// broadcasts what every rank needs (stream parameters, transport). Every rank then loads the
+// model; rank 0 runs the Scheduler (planner, local worker, assembler, MPI dispatch), the others
+// run worker_loop(). See scheduler.h for the threads and the memory bound.
 //
 // Errors before the work starts (bad input, model that cannot load or does not fit) are agreed
 // collectively: rank 0 prints one message and every rank returns the same exit code. Errors
@@ -15,8 +14,8 @@
 
 #include <string>
 
+#include "vidscore/cluster/mpi_env.h"
 #include "vidscore/config.h"
-#include "vidscore/dist/mpi_env.h"
 
 namespace vidscore {
 
@@ -25,7 +24,7 @@ struct JobPaths {
   std::string output;
 };
 
-// Runs this rank's role. Returns the exit code (0, 1 or 2) when the job ended in an orderly
+// Runs this rank's role. Returns the exit code (0, 1, 2 or 3) when the job ended in an orderly
 // way; throws for failures in the middle of the work (rank 0 only; other ranks report them to
 // rank 0 and wait to be stopped).
 int run_job(const Config& config, const JobPaths& paths, const MpiEnv& env);

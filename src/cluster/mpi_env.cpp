@@ -1,4 +1,4 @@
-#include "vidscore/dist/mpi_env.h"
+#include "vidscore/cluster/mpi_env.h"
 
 #include <cstdlib>
 

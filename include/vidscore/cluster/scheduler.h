@@ -1,0 +1,88 @@
+// Rank 0's scheduler: hands segments out dynamically and collects their results.
+//
+// Threads on rank 0: a planner thread pulls segments from the source (demux + segment planner,
+// or decode for the frames transport); a local worker thread runs rank 0's own SegmentWorker; the
+// assembler thread writes results in order; the calling thread, the only one that makes MPI
+// calls, gives the next segment to whichever rank has free capacity (a rank holds at most
+// `kCreditsPerRank` segments: one being processed, one waiting), so a slow rank gets fewer
+// segments, and receives results. At most `window` segments exist at once (planned, in flight,
+// or waiting for their turn to be written), whatever the video's length.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "vidscore/cluster/assembler.h"
+#include "vidscore/cluster/mpi_env.h"
+#include "vidscore/cluster/worker.h"
+#include "vidscore/segment.h"
+
+namespace vidscore {
+
+constexpr int kCreditsPerRank = 2;
+
+// Returns the next segment in order, or nothing at the end. Called on the planner thread.
+using NextSegment = std::function<std::optional<SegmentWork>()>;
+
+struct SchedulerStats {
+  int64_t segments = 0;
+  int64_t bytes_sent = 0, bytes_received = 0;  // over MPI, both ways
+  double plan_s = 0;      // demux (and decode, frames transport) on the planner thread
+  double transfer_s = 0;  // MPI calls on rank 0
+  int peak_alive = 0;     // segments held at once
+};
+
+class Scheduler {
+ public:
+  Scheduler(const MpiEnv& env, NextSegment source, SegmentWorker& local, Assembler& assembler,
+            int window);
+  // Runs the job to the end. Throws the first failure of any thread or rank (after stopping
+  // rank 0's threads); workers are told to stop only on success (the caller aborts otherwise).
+  void run();
+  const SchedulerStats& stats() const { return stats_; }
+
+ private:
+  struct InFlight {
+    int64_t index;
+    std::vector<uint8_t> bytes;
+    MPI_Request request = MPI_REQUEST_NULL;
+  };
+
+  void plan_loop();
+  void local_loop();
+  void dispatch_loop();
+  bool poll_results();
+  void send_to(int rank, SegmentWork work);
+  void segment_written();
+  void fail(std::exception_ptr e);
+  void shutdown();
+
+  const MpiEnv& env_;
+  NextSegment source_;
+  SegmentWorker& local_;
+  Assembler& assembler_;
+  const int window_;
+
+  std::mutex mu_;  // guards the fields below it
+  std::condition_variable cv_;
+  std::exception_ptr error_;
+  std::atomic<bool> failed_{false};
+  int alive_ = 0;
+  bool planning_done_ = false;
+  std::deque<SegmentWork> planned_;
+  std::deque<SegmentWork> local_queue_;
+  int local_busy_ = 0;  // segments given to the local worker and not yet delivered
+
+  std::vector<std::deque<InFlight>> in_flight_;  // MPI thread only
+  int64_t next_rank_hint_ = 0;
+  SchedulerStats stats_;
+};
+
+}  // namespace vidscore

@@ -1,0 +1,50 @@
+// The work every rank does on a segment: decode (packets) or unpack (frames), convert to RGB,
+// run the task in batches, and encode the result into the segment's packets. Rank 0 runs one on
+// a worker thread; every other rank runs one in worker_loop(), which takes segments from rank 0
+// over MPI and sends back results until told to stop. Memory: one batch of RGB frames and the
+// segment's packets; never the whole segment decoded.
+#pragma once
+
+#include <memory>
+
+#include "vidscore/config.h"
+#include "vidscore/frame.h"
+#include "vidscore/media/segment_decoder.h"
+#include "vidscore/media/segment_encoder.h"
+#include "vidscore/model/task.h"
+#include "vidscore/segment.h"
+
+namespace vidscore {
+
+class SegmentWorker {
+ public:
+  // `par`: the input's codec parameters (packets transport) or null (frames). `encode`: false
+  // when no video is written (detections only). `rank` is reported in results.
+  SegmentWorker(const Config& config, const VideoInfo& video, const AVCodecParameters* par,
+                Task& task, bool encode, int rank);
+
+  SegmentResult process(const SegmentWork& work);
+
+ private:
+  void run_batch(SegmentResult& out);
+
+  VideoInfo video_;
+  Task& task_;
+  SegmentDecoder decoder_;
+  std::unique_ptr<SegmentEncoder> encoder_;  // null: no video written
+  ToRgbConverter to_rgb_;
+  int batch_frames_;
+  int rank_;
+  int delay_ms_per_frame_ = 0;  // VIDSCORE_TEST_SLOW_RANK (tests of the scheduler)
+  Chunk batch_;
+  double decode_s_ = 0, convert_s_ = 0, encode_s_ = 0;
+};
+
+// Every rank but 0: receives segments, processes them, sends results, until rank 0 says stop.
+// A failure is sent to rank 0 (which prints it and ends the job); returns the exit code.
+int worker_loop(SegmentWorker& worker);
+
+// Peak resident memory of this process, MiB.
+double peak_rss_mib();
+
+}  // namespace vidscore

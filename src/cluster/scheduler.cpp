@@ -1,0 +1,217 @@
+#include "vidscore/cluster/scheduler.h"
+
+#include <chrono>
+#include <thread>
+
+#include "vidscore/cluster/protocol.h"
+#include "vidscore/timing.h"
+
+namespace vidscore {
+
+Scheduler::Scheduler(const MpiEnv& env, NextSegment source, SegmentWorker& local,
+                     Assembler& assembler, int window)
+    : env_(env),
+      source_(std::move(source)),
+      local_(local),
+      assembler_(assembler),
+      window_(window),
+      in_flight_(env.size()) {
+  assembler_.on_written([this] { segment_written(); });
+}
+
+void Scheduler::fail(std::exception_ptr e) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!error_) error_ = e;
+  }
+  failed_ = true;
+  shutdown();
+}
+
+void Scheduler::shutdown() {
+  { std::lock_guard<std::mutex> lock(mu_); }
+  cv_.notify_all();
+  assembler_.stop();
+}
+
+void Scheduler::segment_written() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --alive_;
+  }
+  cv_.notify_all();
+}
+
+void Scheduler::plan_loop() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return alive_ < window_ || failed_; });
+      if (failed_) return;
+    }
+    auto t0 = Clock::now();
+    std::optional<SegmentWork> work = source_();
+    stats_.plan_s += seconds_since(t0);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!work) {
+      planning_done_ = true;
+      assembler_.set_segment_count(stats_.segments);
+      break;
+    }
+    ++stats_.segments;
+    ++alive_;
+    stats_.peak_alive = std::max(stats_.peak_alive, alive_);
+    planned_.push_back(std::move(*work));
+  }
+  cv_.notify_all();
+}
+
+void Scheduler::local_loop() {
+  for (;;) {
+    SegmentWork work;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] {
+        return failed_ || !local_queue_.empty() || (planning_done_ && planned_.empty() &&
+                                                    local_queue_.empty() && local_busy_ == 0);
+      });
+      if (failed_ || local_queue_.empty()) return;
+      work = std::move(local_queue_.front());
+      local_queue_.pop_front();
+    }
+    SegmentResult res = local_.process(work);
+    assembler_.deliver(std::move(res));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --local_busy_;
+    }
+    cv_.notify_all();
+  }
+}
+
+void Scheduler::send_to(int rank, SegmentWork work) {
+  auto t0 = Clock::now();
+  InFlight f;
+  f.index = work.index;
+  f.bytes = pack_work(work);
+  stats_.bytes_sent += f.bytes.size();
+  MPI_CHECK(MPI_Isend(f.bytes.data(), static_cast<int>(f.bytes.size()), MPI_BYTE, rank,
+                      tag(Tag::kSegment), MPI_COMM_WORLD, &f.request));
+  in_flight_[rank].push_back(std::move(f));
+  stats_.transfer_s += seconds_since(t0);
+}
+
+bool Scheduler::poll_results() {
+  int flag = 0;
+  MPI_Status st;
+  MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st));
+  if (!flag) return false;
+  auto t0 = Clock::now();
+  Incoming in{st.MPI_TAG, st.MPI_SOURCE, 0};
+  MPI_CHECK(MPI_Get_count(&st, MPI_BYTE, &in.bytes));
+  std::vector<uint8_t> bytes = receive(in);
+  if (in.tag == tag(Tag::kError))
+    throw RuntimeError("rank " + std::to_string(in.source) + ": " +
+                       std::string(bytes.begin(), bytes.end()));
+  VIDSCORE_ASSERT(in.tag == tag(Tag::kResult));
+  stats_.bytes_received += bytes.size();
+  SegmentResult res = unpack_result(bytes);
+  auto& queue = in_flight_[in.source];
+  VIDSCORE_ASSERT(!queue.empty() && queue.front().index == res.index);
+  // The rank answered, so our send is done; complete it before freeing its buffer.
+  MPI_CHECK(MPI_Wait(&queue.front().request, MPI_STATUS_IGNORE));
+  queue.pop_front();
+  stats_.transfer_s += seconds_since(t0);
+  assembler_.deliver(std::move(res));
+  return true;
+}
+
+void Scheduler::dispatch_loop() {
+  const int ranks = env_.size();
+  for (;;) {
+    if (failed_) return;
+    bool busy = false;
+    std::optional<SegmentWork> next;
+    bool all_planned_and_sent = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!planned_.empty()) {
+        // The rank with the most free capacity; ties go round the ranks.
+        int best = -1, best_free = 0;
+        for (int k = 0; k < ranks; ++k) {
+          const int r = static_cast<int>((next_rank_hint_ + k) % ranks);
+          const int held = r == 0 ? local_busy_ : static_cast<int>(in_flight_[r].size());
+          const int free = kCreditsPerRank - held;
+          if (free > best_free) {
+            best = r;
+            best_free = free;
+          }
+        }
+        if (best == 0) {
+          local_queue_.push_back(std::move(planned_.front()));
+          planned_.pop_front();
+          ++local_busy_;
+          busy = true;
+          next_rank_hint_ = 1;
+        } else if (best > 0) {
+          next = std::move(planned_.front());
+          planned_.pop_front();
+          next_rank_hint_ = best + 1;
+          send_to(best, std::move(*next));
+          busy = true;
+        }
+      }
+      all_planned_and_sent = planning_done_ && planned_.empty();
+    }
+    if (busy) cv_.notify_all();
+    if (ranks > 1) busy |= poll_results();
+    if (all_planned_and_sent) {
+      bool out = false;
+      for (int r = 1; r < ranks; ++r) out |= !in_flight_[r].empty();
+      if (!out) return;
+    }
+    // Segments take a second or more: polling every millisecond costs no throughput and
+    // leaves the cores to the decoders, the models and the encoders.
+    if (!busy) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+void Scheduler::run() {
+  std::vector<std::thread> threads;
+  auto guarded = [this](void (Scheduler::*fn)()) {
+    return [this, fn] {
+      try {
+        (this->*fn)();
+      } catch (...) {
+        fail(std::current_exception());
+      }
+    };
+  };
+  threads.emplace_back(guarded(&Scheduler::plan_loop));
+  threads.emplace_back(guarded(&Scheduler::local_loop));
+  threads.emplace_back([this] {
+    try {
+      assembler_.run();
+    } catch (...) {
+      fail(std::current_exception());
+    }
+  });
+  try {
+    dispatch_loop();
+  } catch (...) {
+    fail(std::current_exception());
+  }
+  // Wait for the local worker and the assembler to finish what is left.
+  if (!failed_) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.notify_all();
+  }
+  threads[0].join();
+  threads[1].join();
+  threads[2].join();
+  if (error_) std::rethrow_exception(error_);
+  for (int r = 1; r < env_.size(); ++r)
+    MPI_CHECK(MPI_Send(nullptr, 0, MPI_BYTE, r, tag(Tag::kStop), MPI_COMM_WORLD));
+}
+
+}  // namespace vidscore

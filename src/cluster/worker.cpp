@@ -1,0 +1,145 @@
+#include "vidscore/cluster/worker.h"
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "vidscore/cluster/mpi_env.h"
+#include "vidscore/cluster/protocol.h"
+#include "vidscore/render/detections_writer.h"
+#include "vidscore/timing.h"
+
+namespace vidscore {
+namespace {
+
+// "RANK:MS": rank RANK sleeps MS milliseconds per frame (a slow rank, for scheduler tests).
+int test_delay_for(int rank) {
+  const char* v = std::getenv("VIDSCORE_TEST_SLOW_RANK");
+  if (!v) return 0;
+  std::string s(v);
+  auto colon = s.find(':');
+  if (colon == std::string::npos) return 0;
+  try {
+    return std::stoi(s.substr(0, colon)) == rank ? std::stoi(s.substr(colon + 1)) : 0;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+}  // namespace
+
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;
+}
+
+SegmentWorker::SegmentWorker(const Config& config, const VideoInfo& video,
+                             const AVCodecParameters* par, Task& task, bool encode, int rank)
+    : video_(video),
+      task_(task),
+      decoder_(video, par),
+      to_rgb_(task.input_frame_size(video.size)),
+      batch_frames_(std::max(1, config.batch_size)),
+      rank_(rank),
+      delay_ms_per_frame_(test_delay_for(rank)) {
+  // Frames are converted once, straight to the size the task wants.
+  if (encode) {
+    WriterOptions wo{config.codec, config.crf, config.preset, config.pix_fmt,
+                     config.audio_fallback_codec, config.audio_fallback_bitrate};
+    encoder_ = std::make_unique<SegmentEncoder>(video, wo);
+  }
+  batch_.size = task.input_frame_size(video.size);
+  batch_.frame_size = video.size;
+  if (encode) VIDSCORE_ASSERT(batch_.size == video.size);
+  batch_.pixels.resize(static_cast<size_t>(batch_frames_) * batch_.size.rgb_bytes());
+}
+
+void SegmentWorker::run_batch(SegmentResult& out) {
+  if (batch_.count() == 0) return;
+  batch_.pixels.resize(static_cast<size_t>(batch_.count()) * batch_.size.rgb_bytes());
+  batch_.annotations.clear();
+  if (delay_ms_per_frame_ > 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_per_frame_ * batch_.count()));
+  task_.process(batch_);
+  if (!batch_.annotations.empty()) {
+    std::vector<std::string> frames = split_frame_annotations(batch_.annotations);
+    VIDSCORE_ASSERT(static_cast<int>(frames.size()) == batch_.count());
+    for (auto& f : frames) out.annotations.push_back(std::move(f));
+  }
+  auto t0 = Clock::now();
+  if (encoder_)
+    for (int i = 0; i < batch_.count(); ++i) encoder_->encode(batch_.frame(i), batch_.pts[i]);
+  encode_s_ += seconds_since(t0);
+  out.frame_pts.insert(out.frame_pts.end(), batch_.pts.begin(), batch_.pts.end());
+  batch_.pts.clear();
+  batch_.pixels.resize(static_cast<size_t>(batch_frames_) * batch_.size.rgb_bytes());
+}
+
+SegmentResult SegmentWorker::process(const SegmentWork& work) {
+  auto t_start = Clock::now();
+  const double inference_before = task_.timings().inference_s;
+  const double convert_before = convert_s_, encode_before = encode_s_;
+  SegmentResult out;
+  out.index = work.index;
+  out.rank = rank_;
+  const int64_t invalid_before = decoder_.invalid_packets();
+  const int64_t repeated_before = decoder_.repeated_pts();
+  if (encoder_) encoder_->begin();
+  batch_.pts.clear();
+  decoder_.decode(work, [&](const AVFrame& frame, int64_t pts) {
+    auto t0 = Clock::now();
+    to_rgb_.convert(frame, batch_.frame(batch_.count()));
+    batch_.pts.push_back(pts);
+    convert_s_ += seconds_since(t0);
+    if (batch_.count() == batch_frames_) run_batch(out);
+  });
+  run_batch(out);
+  auto t0 = Clock::now();
+  if (encoder_) encoder_->end(out);
+  encode_s_ += seconds_since(t0);
+  out.invalid_packets = decoder_.invalid_packets() - invalid_before;
+  out.repeated_pts = decoder_.repeated_pts() - repeated_before;
+  out.notes = decoder_.take_notes();
+  // Decoding is what the segment took beyond conversion, the model and the encoder.
+  const double inference = task_.timings().inference_s - inference_before;
+  decode_s_ += seconds_since(t_start) - inference - (convert_s_ - convert_before) -
+               (encode_s_ - encode_before) -
+               (delay_ms_per_frame_ > 0 ? delay_ms_per_frame_ * out.frames() / 1000.0 : 0.0);
+  out.decode_s = decode_s_;
+  out.convert_s = convert_s_;
+  out.inference_s = task_.timings().inference_s;
+  out.encode_s = encode_s_;
+  out.peak_rss_mib = peak_rss_mib();
+  return out;
+}
+
+int worker_loop(SegmentWorker& worker) {
+  try {
+    for (;;) {
+      Incoming in = wait_for_message(0);
+      std::vector<uint8_t> bytes = receive(in);
+      if (in.tag == tag(Tag::kStop)) return 0;
+      VIDSCORE_ASSERT(in.tag == tag(Tag::kSegment));
+      SegmentResult res = worker.process(unpack_work(bytes));
+      std::vector<uint8_t> out = pack_result(res);
+      MPI_CHECK(MPI_Send(out.data(), static_cast<int>(out.size()), MPI_BYTE, 0, tag(Tag::kResult),
+                         MPI_COMM_WORLD));
+    }
+  } catch (const std::exception& e) {
+    // Rank 0 prints it and ends the job; wait here to be stopped or aborted.
+    std::string text = e.what();
+    MPI_Send(text.data(), static_cast<int>(text.size()), MPI_CHAR, 0, tag(Tag::kError),
+             MPI_COMM_WORLD);
+    for (;;) {
+      Incoming in = wait_for_message(0);
+      receive(in);
+      if (in.tag == tag(Tag::kStop)) return 1;
+    }
+  }
+}
+
+}  // namespace vidscore
