@@ -49,14 +49,16 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? 
 calc() { python3 -c "print(f'{$1:.${2:-2}f}')"; }
 grab() { sed -n "s/$1/\1/p" "$work/last.log" | head -1; }
 
-# Runs A and B alternately, `rounds` times; sets A_MED, B_MED (seconds) and keeps A's last log.
+# Runs A and B alternately, `rounds` times; sets A_MED, B_MED (seconds); keeps each one's last
+# log as $work/NAME.log.
 alternate() {  # name_a name_b (commands in the arrays cmd_a, cmd_b)
   local ta=() tb=() r
   for ((r = 0; r < rounds; r++)); do
     tb+=("$(seconds "${cmd_b[@]}")")
+    cp "$work/last.log" "$work/$2.log"
     ta+=("$(seconds "${cmd_a[@]}")")
+    cp "$work/last.log" "$work/$1.log"
   done
-  cp "$work/last.log" "$work/$1.log"
   A_MED=$(median "${ta[@]}")
   B_MED=$(median "${tb[@]}")
   echo "bench: $1: ${ta[*]} s (median $A_MED); $2: ${tb[*]} s (median $B_MED)"
@@ -75,10 +77,14 @@ cmd_b=(ffmpeg -nostdin -v error -y -i "$hd" -map 0 -c:v libx264 -preset $preset 
 alternate vidscore_1080p ffmpeg_1080p
 t1=$A_MED
 ratio1=$(calc "$B_MED / $A_MED")
+# vidscore's own figure from its summary: first segment to renamed output, without process
+# start-up, libtorch load and the model's warm-up.
+pipe1=$(sed -n 's/.* fps in \([0-9.]*\) s .*/\1/p' "$work/vidscore_1080p.log")
+ratio1_pipe=$(calc "$B_MED / $pipe1")
 stages1=$(sed -n 's/^vidscore: stage seconds (all ranks): //p' "$work/vidscore_1080p.log")
 row "1080p identity model, vidscore 1 process ($cores threads)" "$(calc "$hd_frames / $A_MED" 1)" "$A_MED" "stages: $stages1"
 row "1080p, ffmpeg decode + libx264 ($preset, crf $crf)" "$(calc "$hd_frames / $B_MED" 1)" "$B_MED" "the peer"
-echo "bench: transcode ratio vidscore / ffmpeg = $ratio1 (target >= 0.8)"
+echo "bench: transcode ratio vidscore / ffmpeg = $ratio1 (target >= 0.8), $ratio1_pipe without start-up"
 
 # 2. Scaling: 2 ranks with a core each against 1 rank on one core.
 cmd_a=(mpirun -np 2 --bind-to core "$bin" --model "$work/identity.ts.pt" --input "$hd"
@@ -87,10 +93,13 @@ cmd_b=(mpirun -np 1 --bind-to core "$bin" --model "$work/identity.ts.pt" --input
   --output "$work/id1.mp4" --preset $preset --crf $crf --threads 1 --progress off)
 alternate np2 np1
 ratio2=$(calc "$B_MED / $A_MED")
+pipe2a=$(sed -n 's/.* fps in \([0-9.]*\) s .*/\1/p' "$work/np2.log")
+pipe2b=$(sed -n 's/.* fps in \([0-9.]*\) s .*/\1/p' "$work/np1.log")
+ratio2_pipe=$(calc "$pipe2b / $pipe2a")
 log2=$work/np2.log
 row "1080p identity, mpirun -np 2 --bind-to core" "$(calc "$hd_frames / $A_MED" 1)" "$A_MED" "$(sed -n 's/^vidscore: transport: //p' "$log2"); $(sed -n 's/^vidscore: frames per rank: //p' "$log2")"
 row "1080p identity, mpirun -np 1 --bind-to core" "$(calc "$hd_frames / $B_MED" 1)" "$B_MED" "one core"
-echo "bench: scaling -np 2 / -np 1 = $ratio2 (target >= 1.8)"
+echo "bench: scaling -np 2 / -np 1 = $ratio2 (target >= 1.8), $ratio2_pipe without start-up"
 
 # 3. Detection, JSON only, 2 threads, against the plain Python loop.
 det_model=$shared/models/yolox_nano_coco.ts.pt
@@ -121,7 +130,7 @@ cmd_a=(mpirun -np 1 --bind-to none "$bin" --model "$style_model" --input "$clip"
 cmd_b=("$build/vidscore-bench-model" --model "$style_model" --input "$clip" --frames "$frames"
   --batch-size 4 --threads "$cores" --device cpu)
 alternate style_vidscore style_model_only
-model_fps=$(sed -n 's/.*, \([0-9.]*\) fps$/\1/p' "$work/last.log")
+model_fps=$(sed -n 's/.*, \([0-9.]*\) fps$/\1/p' "$work/style_model_only.log")
 style_s=$A_MED
 style_fps=$(calc "$frames / $A_MED")
 ratio4=$(calc "$style_fps / $model_fps")
@@ -158,8 +167,8 @@ mkdir -p docs
   echo
   echo "| ratio | measured | target |"
   echo "| --- | --- | --- |"
-  echo "| vidscore / ffmpeg transcode, 1080p identity model | **$ratio1** | >= 0.8 |"
-  echo "| mpirun -np 2 / -np 1 (--bind-to core), 1080p identity | **$ratio2** | >= 1.8 |"
+  echo "| vidscore / ffmpeg transcode, 1080p identity model | **$ratio1** ($ratio1_pipe without vidscore's ~2 s start-up) | >= 0.8 |"
+  echo "| mpirun -np 2 / -np 1 (--bind-to core), 1080p identity | **$ratio2** ($ratio2_pipe without start-up) | >= 1.8 |"
   echo "| vidscore / Python loop, YOLOX-Nano 1080p JSON only | **$ratio3** | >= 2.5 |"
   echo "| vidscore / model only, style_candy 320x240 | **$ratio4** | >= 0.9 |"
   echo "| vidscore / reference pipeline, style_candy 320x240 | **$ratio_peer** | > 1 |"

@@ -146,8 +146,8 @@ TEST_CASE("style_candy on flower.mp4 with 2 ranks", "[mpi][real][slow]") {
                                    " --threads 1");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
-  // A short input gets short segments (about 4 per rank): both ranks work.
-  CHECK_THAT(r.output, Catch::Contains("done: 150 frames in 9 segments"));
+  // A short input gets short segments (about 8 per rank, at least 8 frames): both ranks work.
+  CHECK_THAT(r.output, Catch::Contains("done: 150 frames in 17 segments"));
   CHECK_THAT(r.output, !Catch::Contains(": 0 (0 segments)"));
   check_frames_and_audio(clip, out, 150);
   auto a = decode_rgb(clip, 240, 136), b = decode_rgb(out, 240, 136);

@@ -42,7 +42,7 @@ SegmentWorker::SegmentWorker(const Config& config, const VideoInfo& video,
     : video_(video),
       task_(task),
       decoder_(video, par),
-      to_rgb_(task.input_frame_size(video.size)),
+      to_rgb_(task.input_frame_size(video.size), task.threads()),
       batch_frames_(std::max(1, config.batch_size)),
       rank_(rank),
       delay_ms_per_frame_(test_delay_for(rank)) {
@@ -50,7 +50,7 @@ SegmentWorker::SegmentWorker(const Config& config, const VideoInfo& video,
   if (encode) {
     WriterOptions wo{config.codec, config.crf, config.preset, config.pix_fmt,
                      config.audio_fallback_codec, config.audio_fallback_bitrate};
-    encoder_ = std::make_unique<SegmentEncoder>(video, wo);
+    encoder_ = std::make_unique<SegmentEncoder>(video, wo, task.threads());
   }
   batch_.size = task.input_frame_size(video.size);
   batch_.frame_size = video.size;

@@ -1,5 +1,11 @@
 #include "vidscore/media/converter.h"
 
+#include <algorithm>
+
+extern "C" {
+#include <libavutil/opt.h>
+}
+
 #include "vidscore/error.h"
 
 namespace vidscore {
@@ -34,7 +40,39 @@ AVPixelFormat unjpeg(AVPixelFormat fmt) {
   }
 }
 
-constexpr int kSwsFlags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_FULL_CHR_H_INP;
+constexpr int kExact = SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_FULL_CHR_H_INP;
+
+// A scaler with `threads` slice threads (used by sws_scale_frame).
+SwsContextPtr make_scaler(FrameSize from, AVPixelFormat from_fmt, FrameSize to,
+                          AVPixelFormat to_fmt, int flags, int threads) {
+  SwsContextPtr c(sws_alloc_context());
+  if (!c) throw std::bad_alloc();
+  av_opt_set_int(c.get(), "srcw", from.width, 0);
+  av_opt_set_int(c.get(), "srch", from.height, 0);
+  av_opt_set_int(c.get(), "src_format", from_fmt, 0);
+  av_opt_set_int(c.get(), "dstw", to.width, 0);
+  av_opt_set_int(c.get(), "dsth", to.height, 0);
+  av_opt_set_int(c.get(), "dst_format", to_fmt, 0);
+  av_opt_set_int(c.get(), "sws_flags", flags, 0);
+  av_opt_set_int(c.get(), "threads", std::max(1, threads), 0);
+  if (sws_init_context(c.get(), nullptr, nullptr) < 0) return nullptr;
+  return c;
+}
+
+void no_free(void*, uint8_t*) {}
+
+// An AVFrame over packed RGB24 memory it does not own (sws_scale_frame wants refcounted frames).
+void wrap_rgb(AVFrame& f, const uint8_t* rgb, FrameSize size) {
+  av_frame_unref(&f);
+  const int bytes = static_cast<int>(size.rgb_bytes());
+  f.buf[0] = av_buffer_create(const_cast<uint8_t*>(rgb), bytes, no_free, nullptr, 0);
+  if (!f.buf[0]) throw std::bad_alloc();
+  f.data[0] = const_cast<uint8_t*>(rgb);
+  f.linesize[0] = size.width * 3;
+  f.format = AV_PIX_FMT_RGB24;
+  f.width = size.width;
+  f.height = size.height;
+}
 
 }  // namespace
 
@@ -48,8 +86,9 @@ void ToRgbConverter::convert(const AVFrame& src, uint8_t* rgb) {
   if (!sws_ || src.width != src_w_ || src.height != src_h_ || src.format != src_fmt_ ||
       src.colorspace != src_space_ || src.color_range != src_range_) {
     bool full = is_full_range(src.color_range, fmt);
-    sws_.reset(sws_getContext(src.width, src.height, unjpeg(fmt), out_.width, out_.height,
-                              AV_PIX_FMT_RGB24, kSwsFlags, nullptr, nullptr, nullptr));
+    // Bilinear: chroma upsampling (and the downscale for a model's input size).
+    sws_ = make_scaler({src.width, src.height}, unjpeg(fmt), out_, AV_PIX_FMT_RGB24,
+                       SWS_BILINEAR | kExact, threads_);
     if (!sws_)
       throw RuntimeError(std::string("cannot convert ") +
                          (av_get_pix_fmt_name(fmt) ? av_get_pix_fmt_name(fmt) : "?") +
@@ -67,15 +106,20 @@ void ToRgbConverter::convert(const AVFrame& src, uint8_t* rgb) {
     src_space_ = src.colorspace;
     src_range_ = src.color_range;
   }
-  uint8_t* dst[4] = {rgb, nullptr, nullptr, nullptr};
-  int dst_stride[4] = {out_.width * 3, 0, 0, 0};
-  sws_scale(sws_.get(), src.data, src.linesize, 0, src.height, dst, dst_stride);
+  if (!dst_) dst_ = make_frame();
+  wrap_rgb(*dst_, rgb, out_);
+  // The source as swscale sees it: its format without the deprecated yuvj flag.
+  FramePtr in = make_frame();
+  av_check(av_frame_ref(in.get(), &src), "frame");
+  in->format = unjpeg(fmt);
+  av_check(sws_scale_frame(sws_.get(), dst_.get(), in.get()), "converting a frame to RGB");
+  av_frame_unref(dst_.get());
 }
 
-FromRgbConverter::FromRgbConverter(FrameSize size, AVPixelFormat fmt, const ColorTags& tags)
-    : size_(size) {
-  sws_.reset(sws_getContext(size.width, size.height, AV_PIX_FMT_RGB24, size.width, size.height,
-                            fmt, kSwsFlags, nullptr, nullptr, nullptr));
+FromRgbConverter::FromRgbConverter(FrameSize size, AVPixelFormat fmt, const ColorTags& tags,
+                                   int threads)
+    : size_(size), src_(make_frame()) {
+  sws_ = make_scaler(size, AV_PIX_FMT_RGB24, size, fmt, SWS_BICUBIC | kExact, threads);
   if (!sws_) throw RuntimeError("cannot convert RGB frames to " +
                                 std::string(av_get_pix_fmt_name(fmt)));
   AVColorSpace space = effective_color_space(tags.space, size);
@@ -85,9 +129,9 @@ FromRgbConverter::FromRgbConverter(FrameSize size, AVPixelFormat fmt, const Colo
 }
 
 void FromRgbConverter::convert(const uint8_t* rgb, AVFrame& dst) {
-  const uint8_t* src[4] = {rgb, nullptr, nullptr, nullptr};
-  int src_stride[4] = {size_.width * 3, 0, 0, 0};
-  sws_scale(sws_.get(), src, src_stride, 0, size_.height, dst.data, dst.linesize);
+  wrap_rgb(*src_, rgb, size_);
+  av_check(sws_scale_frame(sws_.get(), &dst, src_.get()), "converting a frame from RGB");
+  av_frame_unref(src_.get());
 }
 
 }  // namespace vidscore

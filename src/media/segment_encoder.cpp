@@ -56,7 +56,7 @@ PacketData to_packet_data(const AVPacket& p) {
 
 }  // namespace
 
-SegmentEncoder::SegmentEncoder(const VideoInfo& video, const WriterOptions& opts)
+SegmentEncoder::SegmentEncoder(const VideoInfo& video, const WriterOptions& opts, int threads)
     : video_(video), opts_(opts), yuv_(make_frame()), packet_(make_packet()) {
   codec_ = avcodec_find_encoder_by_name(opts.codec.c_str());
   if (!codec_ || codec_->type != AVMEDIA_TYPE_VIDEO)
@@ -88,7 +88,7 @@ SegmentEncoder::SegmentEncoder(const VideoInfo& video, const WriterOptions& opts
   av_check(av_frame_get_buffer(yuv_.get(), 0), "video frame buffer");
   yuv_->interlaced_frame = interlaced_;
   yuv_->top_field_first = video.field_order == AV_FIELD_TT || video.field_order == AV_FIELD_TB;
-  from_rgb_ = std::make_unique<FromRgbConverter>(video.size, pix_fmt_, tags_);
+  from_rgb_ = std::make_unique<FromRgbConverter>(video.size, pix_fmt_, tags_, threads);
 }
 
 CodecContextPtr SegmentEncoder::open_encoder() {

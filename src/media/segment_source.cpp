@@ -13,7 +13,7 @@ namespace {
 int balanced_length(int wanted, bool shorten, int ranks, int64_t expected_frames) {
   wanted = std::max(1, wanted);
   if (!shorten || ranks <= 1 || expected_frames <= 0) return wanted;
-  const int64_t even = expected_frames / (4 * ranks);
+  const int64_t even = expected_frames / (8 * ranks);
   return static_cast<int>(std::min<int64_t>(wanted, std::max<int64_t>(8, even)));
 }
 

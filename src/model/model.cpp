@@ -6,6 +6,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "vidscore/error.h"
 
 namespace vidscore {
@@ -91,8 +93,46 @@ torch::Tensor frames_to_tensor(const uint8_t* pixels, int frames, FrameSize size
                                torch::Device device) {
   auto u8 = torch::from_blob(const_cast<uint8_t*>(pixels), {frames, size.height, size.width, 3},
                              torch::kUInt8);
-  // uint8 crosses to the device (4x fewer bytes than float), then converts there.
-  return u8.to(device).permute({0, 3, 1, 2}).to(torch::kFloat);
+  if (device.is_cuda()) u8 = u8.to(device);
+  torch::Tensor x = torch::empty({frames, 3, size.height, size.width},
+                                 u8.options().dtype(torch::kFloat));
+  x.copy_(u8.permute({0, 3, 1, 2}));
+  return x;
+}
+
+void tensor_to_frames(const torch::Tensor& t, uint8_t* pixels, FrameSize size) {
+  if (t.is_cuda()) {
+    torch::Tensor y = t.clamp(0, 255).round_().to(torch::kUInt8).permute({0, 2, 3, 1});
+    torch::from_blob(pixels, {t.size(0), size.height, size.width, 3}, torch::kUInt8)
+        .copy_(y.contiguous().cpu());
+    return;
+  }
+  // One pass, reading the three planes and writing interleaved pixels: torch's clamp, round,
+  // conversion and transposing copy are four passes over 4-byte floats at 1080p. Rows must be
+  // contiguous (a cropped view's rows are).
+  torch::Tensor y = t.to(torch::kFloat);
+  if (y.stride(3) != 1) y = y.contiguous();
+  const float* base = y.data_ptr<float>();
+  const int64_t sb = y.stride(0), sc = y.stride(1), sr = y.stride(2);
+  const int64_t h = size.height, w = size.width;
+  at::parallel_for(0, y.size(0) * h, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t b = row / h, r = row % h;
+      const float* red = base + b * sb + r * sr;
+      const float* green = red + sc;
+      const float* blue = green + sc;
+      uint8_t* out = pixels + (b * h + r) * w * 3;
+      // Clamped, then rounded half up: simple enough for the compiler to vectorise.
+      for (int64_t x = 0; x < w; ++x) {
+        const float rv = std::min(std::max(red[x], 0.f), 255.f) + 0.5f;
+        const float gv = std::min(std::max(green[x], 0.f), 255.f) + 0.5f;
+        const float bv = std::min(std::max(blue[x], 0.f), 255.f) + 0.5f;
+        out[3 * x] = static_cast<uint8_t>(static_cast<int>(rv));
+        out[3 * x + 1] = static_cast<uint8_t>(static_cast<int>(gv));
+        out[3 * x + 2] = static_cast<uint8_t>(static_cast<int>(bv));
+      }
+    }
+  });
 }
 
 torch::Tensor apply_input_transform(torch::Tensor x, const ModelInput& in) {

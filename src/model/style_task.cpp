@@ -29,7 +29,7 @@ void StyleTask::run_batch(uint8_t* pixels, int frames, FrameSize size) {
   torch::Tensor x = frames_to_tensor(pixels, frames, size, model_.device());
   const ModelInput& in = config_.input;
   x = apply_input_transform(x, in);
-  x = pad_to_multiple(x.contiguous(), config_.pad_multiple);
+  x = pad_to_multiple(x, config_.pad_multiple);
 
   torch::jit::IValue out = model_.forward(x);
   if (!out.isTensor())
@@ -54,8 +54,7 @@ void StyleTask::run_batch(uint8_t* pixels, int frames, FrameSize size) {
   // The output is in the input's range: undo the scale (mean/std only shape the input).
   if (in.scale != 1.0) y = y / in.scale;
   if (in.bgr) y = y.flip(1);
-  y = y.clamp(0, 255).round_().to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous().cpu();
-  std::memcpy(pixels, y.data_ptr<uint8_t>(), static_cast<size_t>(frames) * size.rgb_bytes());
+  tensor_to_frames(y, pixels, size);
 }
 
 void StyleTask::process(Chunk& chunk) {

@@ -20,28 +20,34 @@ struct ColorTags {
 // The matrix FFmpeg uses for untagged video: BT.709 from 720 lines up, BT.601 below.
 AVColorSpace effective_color_space(AVColorSpace tagged, FrameSize size);
 
-// Any decoded frame -> RGB24 at `out` size (scaled when the source size differs).
+// Any decoded frame -> RGB24 at `out` size (scaled when the source size differs). Chroma is
+// interpolated bilinearly at full resolution with accurate rounding (swscale's fast path
+// skips both and is off by up to 20 levels at colour edges); `threads` slices share the work.
 class ToRgbConverter {
  public:
-  explicit ToRgbConverter(FrameSize out) : out_(out) {}
+  explicit ToRgbConverter(FrameSize out, int threads = 1) : out_(out), threads_(threads) {}
   void convert(const AVFrame& src, uint8_t* rgb);
 
  private:
   FrameSize out_;
+  int threads_;
   SwsContextPtr sws_;
+  FramePtr dst_;
   int src_w_ = 0, src_h_ = 0, src_fmt_ = -1, src_space_ = -1, src_range_ = -1;
 };
 
-// RGB24 -> `fmt` frames of the same size, with the matrix and range of `tags`.
+// RGB24 -> `fmt` frames of the same size, with the matrix and range of `tags` (bicubic chroma
+// filtering, accurate rounding), in `threads` slices.
 class FromRgbConverter {
  public:
-  FromRgbConverter(FrameSize size, AVPixelFormat fmt, const ColorTags& tags);
+  FromRgbConverter(FrameSize size, AVPixelFormat fmt, const ColorTags& tags, int threads = 1);
   // Writes into dst, whose buffers must already be allocated (av_frame_get_buffer).
   void convert(const uint8_t* rgb, AVFrame& dst);
 
  private:
   FrameSize size_;
   SwsContextPtr sws_;
+  FramePtr src_;
 };
 
 }  // namespace vidscore

@@ -28,7 +28,8 @@ class SegmentEncoder {
  public:
   // Checks the options by opening an encoder once. Throws UsageError for an unknown encoder or
   // option value, RuntimeError when the encoder refuses the frame size or format.
-  SegmentEncoder(const VideoInfo& video, const WriterOptions& opts);
+  // `threads`: slices for the RGB -> YUV conversion (x264 picks its own threads).
+  SegmentEncoder(const VideoInfo& video, const WriterOptions& opts, int threads = 1);
 
   void begin();                                 // a fresh encoder for the next segment
   void encode(const uint8_t* rgb, int64_t pts);  // pts in video.time_base, increasing

@@ -27,7 +27,7 @@ class SegmentSource {
   // Opens `path`; `wanted` is "auto", "packets" or "frames"; `ranks` decides whether the input
   // has keyframes enough (a couple of segments per rank). `segment_frames` is the length asked
   // for; when `shorten` is set (a length from segment_seconds, not set by the user), short
-  // inputs get shorter segments, down to 8 frames, so that every rank gets about 4. Throws
+  // inputs get shorter segments, down to 8 frames, so that every rank gets about 8. Throws
   // UsageError when "packets" is forced on an input that cannot be split, RuntimeError for
   // unreadable input.
   SegmentSource(const std::string& path, const std::string& wanted, int segment_frames,

@@ -34,6 +34,7 @@ class Task {
   // Intra-op threads for process(). OpenMP keeps the thread count per calling thread, so
   // process() applies it on whichever thread runs it (rank 0 runs the model off the main thread).
   void set_threads(int threads) { threads_ = threads; }
+  int threads() const { return threads_; }
 
  protected:
   int threads_ = 1;
