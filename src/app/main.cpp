@@ -1,8 +1,6 @@
 // vidscore: apply a TorchScript model to every frame of a video, across MPI ranks.
 // Parses the command line, picks the rank's role, maps exceptions to exit codes:
 // 0 success, 1 runtime failure, 2 usage or config error, 3 done on a damaged input.
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -170,19 +168,8 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
 }  // namespace
 }  // namespace vidscore
 
-// OpenMP's worker threads (libtorch's intra-op pool) spin for a while after every parallel
-// region by default, taking the cores from the decoder and encoder threads that share them: on 2
-// cores a 1080p job ran 15% faster with them sleeping instead. libgomp reads OMP_WAIT_POLICY once,
-// when it is loaded, before main: so when the user has not chosen, set it and start again.
-void prefer_passive_openmp(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY")) return;
-  setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-  execv("/proc/self/exe", argv);  // returns only on failure: then carry on as we are
-}
-
 int main(int argc, char** argv) {
   using namespace vidscore;
-  prefer_passive_openmp(argv);
   keep_freed_memory_for_reuse();  // before MPI, FFmpeg or torch start threads
   std::unique_ptr<MpiEnv> env;
   try {
