@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs vidscore under mpirun on this machine: one rank per GPU (rank 0 also decodes and encodes).
+# Runs vidscore under mpirun on this machine: one rank per GPU (every rank decodes, runs the model
+# and encodes its segments; rank 0 also demuxes and muxes).
 #   scripts/run-mpi.sh NP [vidscore args...]
 #   scripts/run-mpi.sh 2 --model style.ts.pt --input in.mp4 --output out.mp4
 # Environment:
@@ -12,7 +13,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,4s/^# \{0,1\}//p' "$0" >&2
+  sed -n '2,5s/^# \{0,1\}//p' "$0" >&2
   exit 2
 }
 

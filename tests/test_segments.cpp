@@ -237,3 +237,23 @@ TEST_CASE("a slower rank gets fewer segments", "[mpi][segments]") {
   CHECK_THAT(r.output, Catch::Contains("done: 200 frames in 17 segments"));
   CHECK(segments_of_rank(r.output, 1) * 2 < segments_of_rank(r.output, 0));
 }
+
+TEST_CASE("a non-zero start time and an edit list are kept through packet segments",
+          "[mpi][segments]") {
+  TempDir dir;
+  std::string model = dir.path("identity.ts.pt");
+  save_filter("identity", model);
+  // Starts at 10 s; B-frames give the MP4 an edit list (the first frame's composition delay).
+  std::string clip = dir.path("late.mp4");
+  ffmpeg("-f lavfi -i testsrc2=size=128x72:rate=25:duration=2 -f lavfi -i sine=duration=2 "
+         "-c:v libx264 -g 10 -bf 2 -c:a aac -output_ts_offset 10 " + quote(clip));
+  auto in = probe_video(clip);
+  REQUIRE(in.frame_times.size() == 50);
+  REQUIRE(in.frame_times[0] >= 9.9);
+  for (int ranks : {1, 3}) {
+    Job j = run_job(dir, clip, model, "packets", ranks);
+    INFO(j.result.output);
+    REQUIRE(j.result.exit_code == 0);
+    check_output(clip, j.out, true);
+  }
+}
