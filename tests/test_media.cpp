@@ -254,3 +254,22 @@ TEST_CASE("segments join only when their stream headers are identical", "[unit][
   CHECK_THROWS_WITH(muxer.write_segment(tampered),
                     Catch::Contains("segment 1 (rank 0): the encoder's stream header differs"));
 }
+
+TEST_CASE("segment planner: repeats, streams cut mid-GOP", "[unit][media][segments]") {
+  SECTION("a repeated pts needs room: no cut where the moved repeat would reach the keyframe") {
+    // pts 3 twice: the ranks move the second to 4, and 4, 5, 6 after it one on each, so no
+    // keyframe up to 7 is a cut; one at 8 is.
+    auto segs = plan(packets({{0, true}, {1, false}, {2, false}, {3, false}, {3, false},
+                              {4, true}, {5, false}, {6, true}, {8, true}, {9, false}}),
+                     2);
+    REQUIRE(segs.size() == 2);
+    CHECK(segs[0].end_pts == 8);
+    CHECK(segs[1].start_pts == 8);
+  }
+  SECTION("packets before the first keyframe: the first segment starts at the keyframe") {
+    auto segs = plan(packets({{3, false}, {1, false}, {4, true}, {5, false}, {6, false}}), 50);
+    REQUIRE(segs.size() == 1);
+    CHECK(segs[0].start_pts == 4);
+    CHECK(segs[0].packets.size() == 5);
+  }
+}

@@ -116,8 +116,10 @@ void SegmentDecoder::receive_all(const SegmentWork& work, const FrameFn& fn) {
       continue;
     }
     av_check(rc, video_.path + ": decoding video stream " + std::to_string(video_.stream_index));
-    int64_t t = frame_->best_effort_timestamp;
-    if (t == AV_NOPTS_VALUE) t = frame_->pts;
+    // The packet's own pts, carried through reordering: FFmpeg's best-effort guess may switch to
+    // dts after one repeated pts, which would move frames across segment boundaries.
+    int64_t t = frame_->pts;
+    if (t == AV_NOPTS_VALUE) t = frame_->best_effort_timestamp;
     // Frames without any timestamp continue the sequence by one frame.
     if (t == AV_NOPTS_VALUE)
       t = last_pts_ != kNoPts ? last_pts_ + frame_step_

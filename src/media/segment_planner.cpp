@@ -36,8 +36,14 @@ std::optional<SegmentWork> SegmentPlanner::add(PacketData packet) {
     }
     done = close_pending();
   }
+  // Pictures before the first keyframe (a stream cut mid-GOP) cannot be decoded: the first
+  // segment starts at that keyframe.
+  if (key && packet.pts != kNoPts && !keyframe_seen_ && current_.index == 0 && current_own_ > 0)
+    current_.start_pts = packet.pts;
+  if (key && packet.pts != kNoPts) keyframe_seen_ = true;
   const bool cut = key && packet.pts != kNoPts && current_own_ >= target_ &&
-                   (current_max_pts_ == kNoPts || packet.pts > current_max_pts_);
+                   (current_max_pts_ == kNoPts ||
+                    packet.pts > current_max_pts_ + current_repeats_);
   if (cut) {
     current_.end_pts = packet.pts;
     closing_ = std::move(current_);
@@ -47,8 +53,13 @@ std::optional<SegmentWork> SegmentPlanner::add(PacketData packet) {
     current_.start_pts = packet.pts;
     current_own_ = 0;
     current_max_pts_ = kNoPts;
+    current_pts_.clear();
+    current_repeats_ = 0;
   }
-  if (packet.pts != kNoPts) current_max_pts_ = std::max(current_max_pts_, packet.pts);
+  if (packet.pts != kNoPts) {
+    current_max_pts_ = std::max(current_max_pts_, packet.pts);
+    if (!current_pts_.insert(packet.pts).second) ++current_repeats_;
+  }
   ++current_own_;
   current_.packets.push_back(std::move(packet));
   return done;

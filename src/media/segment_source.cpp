@@ -65,8 +65,10 @@ TransportChoice SegmentSource::choose(const std::string& wanted, int ranks) {
       eof = true;
       break;
     }
-    if (p.pts == kNoPts)
+    if (p.pts == kNoPts) {
+      lookahead_.push_back(std::move(p));  // read: the reader must start again (see above)
       return unsuitable("packets without timestamps (decode order only)");
+    }
     if (is_keyframe(p)) {
       ++keyframes;
       key_at.push_back(lookahead_.size());
@@ -109,13 +111,17 @@ std::optional<SegmentWork> SegmentSource::next() {
     SegmentWork work;
     work.index = next_index_;
     int64_t pts = 0;
-    while (static_cast<int>(work.frames.size()) < segment_frames_) {
+    size_t bytes = 0;
+    // MPI counts are ints: a segment stays well below 2 GiB (4K 4:4:4 at 16 bits is 50 MB a frame).
+    constexpr size_t kMaxSegmentBytes = size_t(1) << 30;
+    while (static_cast<int>(work.frames.size()) < segment_frames_ && bytes < kMaxSegmentBytes) {
       const AVFrame* f = reader_->next_frame(&pts);
       if (!f) {
         ended_ = true;
         break;
       }
       work.frames.push_back(to_raw_frame(*f, pts));
+      bytes += work.frames.back().data.size();
     }
     if (work.frames.empty()) return std::nullopt;
     ++next_index_;

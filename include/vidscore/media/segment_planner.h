@@ -5,11 +5,14 @@
 // packets after the cut keyframe that display before it (leading pictures) are given to the
 // segment being closed as post-roll, together with the keyframe they reference; that segment
 // keeps only frames with pts < the keyframe's, the next keeps pts >= it, so every frame is kept
-// exactly once. Knows nothing of FFmpeg (AV_PKT_FLAG_KEY is bit 0 of `flags`).
+// exactly once. A stream that starts before its first keyframe (cut mid-GOP) keeps frames from
+// that keyframe on, as a decoder would. Knows nothing of FFmpeg (AV_PKT_FLAG_KEY is bit 0 of
+// `flags`).
 #pragma once
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "vidscore/segment.h"
@@ -37,6 +40,11 @@ class SegmentPlanner {
   SegmentWork current_;        // being filled
   int64_t current_own_ = 0;    // its packets that are not pre-roll
   int64_t current_max_pts_ = kNoPts;
+  // pts already seen in the current segment, and how many packets repeated one: the ranks move
+  // each repeat one tick on, so a cut needs that much room above the segment's last pts.
+  std::set<int64_t> current_pts_;
+  int64_t current_repeats_ = 0;
+  bool keyframe_seen_ = false;
   std::optional<SegmentWork> closing_;  // cut, collecting its post-roll
 };
 
