@@ -17,10 +17,9 @@ struct FrameSize {
   bool operator==(const FrameSize& o) const { return width == o.width && height == o.height; }
 };
 
-// A run of consecutive frames of one video. Frames 0..count()-1 of the chunk are frames
-// first_index..first_index+count()-1 of the video.
+// A batch of consecutive frames of one video, as a task sees them (a worker fills one batch at
+// a time from its segment).
 struct Chunk {
-  int64_t first_index = 0;
   FrameSize size;         // of the pixels here
   FrameSize frame_size;   // of the video's frames: differs when the worker converted them
                           // straight to the size the task wants (Task::input_frame_size)

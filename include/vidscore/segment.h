@@ -47,7 +47,6 @@ struct SegmentWork {
   int64_t end_pts = kEndOfStream;
   std::vector<PacketData> packets;  // packets transport, decode order
   std::vector<RawFrame> frames;     // frames transport, display order
-  size_t payload_bytes() const;
 };
 
 // What comes back.

@@ -260,11 +260,10 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
   int segment_frames = 0;
   capture_error(status, [&] {
     cleanup_notes = check_paths(config, paths);
-    // The rate decides the segment length; open once to learn it (cheap: header only).
-    const double fps = av_q2d(VideoReader(paths.input).info().frame_rate);
-    source = std::make_unique<SegmentSource>(paths.input, config.transport,
-                                             config.effective_segment_frames(fps),
-                                             config.segment_frames == 0, env.size());
+    source = std::make_unique<SegmentSource>(
+        paths.input, config.transport,
+        [&](double fps) { return config.effective_segment_frames(fps); },
+        config.segment_frames == 0, env.size());
     segment_frames = source->segment_frames();
     const VideoInfo& info = source->info();
     if (writes_video(config)) {

@@ -131,7 +131,8 @@ void Scheduler::dispatch_loop() {
   for (;;) {
     if (failed_) return;
     bool busy = false;
-    std::optional<SegmentWork> next;
+    std::optional<SegmentWork> remote;  // to send, outside the lock
+    int remote_rank = 0;
     bool all_planned_and_sent = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -141,28 +142,28 @@ void Scheduler::dispatch_loop() {
         for (int k = 0; k < ranks; ++k) {
           const int r = static_cast<int>((next_rank_hint_ + k) % ranks);
           const int held = r == 0 ? local_busy_ : static_cast<int>(in_flight_[r].size());
-          const int free = kCreditsPerRank - held;
-          if (free > best_free) {
+          if (kCreditsPerRank - held > best_free) {
             best = r;
-            best_free = free;
+            best_free = kCreditsPerRank - held;
           }
         }
-        if (best == 0) {
-          local_queue_.push_back(std::move(planned_.front()));
-          planned_.pop_front();
-          ++local_busy_;
-          busy = true;
-          next_rank_hint_ = 1;
-        } else if (best > 0) {
-          next = std::move(planned_.front());
+        if (best >= 0) {
+          SegmentWork work = std::move(planned_.front());
           planned_.pop_front();
           next_rank_hint_ = best + 1;
-          send_to(best, std::move(*next));
           busy = true;
+          if (best == 0) {
+            local_queue_.push_back(std::move(work));
+            ++local_busy_;
+          } else {
+            remote = std::move(work);
+            remote_rank = best;
+          }
         }
       }
       all_planned_and_sent = planning_done_ && planned_.empty();
     }
+    if (remote) send_to(remote_rank, std::move(*remote));
     if (busy) cv_.notify_all();
     if (ranks > 1) busy |= poll_results();
     if (all_planned_and_sent) {

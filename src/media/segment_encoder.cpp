@@ -151,7 +151,7 @@ void SegmentEncoder::begin() {
   pending_.clear();
 }
 
-void SegmentEncoder::drain(SegmentResult* out) {
+void SegmentEncoder::drain() {
   for (;;) {
     int rc = avcodec_receive_packet(enc_.get(), packet_.get());
     if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
@@ -167,13 +167,13 @@ void SegmentEncoder::encode(const uint8_t* rgb, int64_t pts) {
   from_rgb_->convert(rgb, *yuv_);
   yuv_->pts = pts;
   av_check(avcodec_send_frame(enc_.get(), yuv_.get()), "encoding video");
-  drain(nullptr);
+  drain();
 }
 
 void SegmentEncoder::end(SegmentResult& out) {
   VIDSCORE_ASSERT(enc_);
   av_check(avcodec_send_frame(enc_.get(), nullptr), "flushing the video encoder");
-  drain(nullptr);
+  drain();
   out.packets = std::move(pending_);
   pending_.clear();
   out.extradata.assign(enc_->extradata, enc_->extradata + enc_->extradata_size);

@@ -4,13 +4,6 @@
 
 namespace vidscore {
 
-size_t SegmentWork::payload_bytes() const {
-  size_t n = 0;
-  for (const auto& p : packets) n += p.data.size();
-  for (const auto& f : frames) n += f.data.size();
-  return n;
-}
-
 SegmentPlanner::SegmentPlanner(int64_t target_frames)
     : target_(std::max<int64_t>(1, target_frames)) {
   current_.index = next_index_++;

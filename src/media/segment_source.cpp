@@ -20,11 +20,13 @@ int balanced_length(int wanted, bool shorten, int ranks, int64_t expected_frames
 }  // namespace
 
 SegmentSource::SegmentSource(const std::string& path, const std::string& wanted,
-                             int segment_frames, bool shorten, int ranks)
+                             const std::function<int(double fps)>& length_at, bool shorten,
+                             int ranks)
     : path_(path),
       reader_(std::make_unique<VideoReader>(path)),
       planner_(1) {
-  segment_frames_ = balanced_length(segment_frames, shorten, ranks, info().expected_frames());
+  segment_frames_ = balanced_length(length_at(av_q2d(info().frame_rate)), shorten, ranks,
+                                    info().expected_frames());
   planner_ = SegmentPlanner(segment_frames_);
   choice_ = choose(wanted, ranks);
   if (choice_.transport == Transport::kFrames && !lookahead_.empty()) {

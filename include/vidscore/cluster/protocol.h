@@ -1,7 +1,7 @@
 // The segment protocol between rank 0 and the other ranks. Every message is one byte buffer:
 // a segment to do (rank 0 -> rank), its result (rank -> rank 0), an error's text, or stop. A
-// receiver probes for the tag and size, then receives the whole buffer. Rank 0 broadcasts the
-// job's setup once before any segment (JobSetup in job.cpp).
+// receiver probes for the tag and size, then receives the whole buffer. Before any segment,
+// rank 0 broadcasts the stream parameters once (run_job in job.cpp, media/stream_params.h).
 #pragma once
 
 #include <cstdint>

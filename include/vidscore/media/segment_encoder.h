@@ -42,7 +42,7 @@ class SegmentEncoder {
 
  private:
   CodecContextPtr open_encoder();
-  void drain(SegmentResult* out);
+  void drain();  // moves finished packets into pending_
 
   VideoInfo video_;
   WriterOptions opts_;

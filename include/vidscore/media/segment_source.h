@@ -7,6 +7,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,13 +26,13 @@ struct TransportChoice {
 class SegmentSource {
  public:
   // Opens `path`; `wanted` is "auto", "packets" or "frames"; `ranks` decides whether the input
-  // has keyframes enough (a couple of segments per rank). `segment_frames` is the length asked
-  // for; when `shorten` is set (a length from segment_seconds, not set by the user), short
-  // inputs get shorter segments, down to 8 frames, so that every rank gets about 8. Throws
-  // UsageError when "packets" is forced on an input that cannot be split, RuntimeError for
-  // unreadable input.
-  SegmentSource(const std::string& path, const std::string& wanted, int segment_frames,
-                bool shorten, int ranks);
+  // has keyframes enough (a couple of segments per rank). `length_at` gives the segment length
+  // asked for at the input's frame rate (0 when unknown); when `shorten` is set (a length from
+  // segment_seconds, not set by the user), short inputs get shorter segments, down to 8 frames,
+  // so that every rank gets about 8. Throws UsageError when "packets" is forced on an input that
+  // cannot be split, RuntimeError for unreadable input.
+  SegmentSource(const std::string& path, const std::string& wanted,
+                const std::function<int(double fps)>& length_at, bool shorten, int ranks);
 
   int segment_frames() const { return segment_frames_; }
 
