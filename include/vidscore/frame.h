@@ -34,4 +34,16 @@ struct Chunk {
   }
 };
 
+// A view of one 8-bit planar YUV picture (4:2:0, 4:2:2 or 4:4:4) with the colour matrix and
+// range its samples use: how decoded frames reach a task, and how its results reach the encoder,
+// on the float path (no packed RGB between). Does not own the planes.
+struct YuvImage {
+  uint8_t* plane[3] = {};  // Y, U (Cb), V (Cr)
+  int stride[3] = {};      // bytes per row of each plane
+  int width = 0, height = 0;
+  int chroma_shift_x = 0, chroma_shift_y = 0;  // log2 of the chroma subsampling (4:2:0: 1, 1)
+  float kr = 0.299f, kb = 0.114f;              // luma weights of the matrix (BT.601 here)
+  bool full_range = false;                     // 0-255 (JPEG) rather than 16-235/240
+};
+
 }  // namespace vidscore

@@ -10,9 +10,11 @@ namespace vidscore {
 
 using Clock = std::chrono::steady_clock;
 
-inline double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
+inline double seconds_between(Clock::time_point t0, Clock::time_point t1) {
+  return std::chrono::duration<double>(t1 - t0).count();
 }
+
+inline double seconds_since(Clock::time_point t0) { return seconds_between(t0, Clock::now()); }
 
 // "+2.000", "-0.040": a signed time in seconds for notes about timestamp jumps.
 inline std::string signed_seconds_text(double s) {

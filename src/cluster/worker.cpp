@@ -55,28 +55,62 @@ SegmentWorker::SegmentWorker(const Config& config, const VideoInfo& video,
   batch_.size = task.input_frame_size(video.size);
   batch_.frame_size = video.size;
   if (encode) VIDSCORE_ASSERT(batch_.size == video.size);
-  batch_.pixels.resize(static_cast<size_t>(batch_frames_) * batch_.size.rgb_bytes());
+  // Restyled video on the CPU takes the float path: YUV planes into the model's input and its
+  // output into the encoder's planes, no packed RGB between.
+  float_path_ = encoder_ && task.takes_yuv();
+  if (float_path_)
+    fallback_rgb_.resize(video.size.rgb_bytes());
+  else
+    batch_.pixels.resize(static_cast<size_t>(batch_frames_) * batch_.size.rgb_bytes());
+}
+
+void SegmentWorker::load(const AVFrame& frame) {
+  auto t0 = Clock::now();
+  const int slot = batch_.count();
+  if (!float_path_) {
+    to_rgb_.convert(frame, batch_.frame(slot));
+  } else if (YuvImage picture; yuv_image_of(frame, video_.size, &picture)) {
+    task_.load_yuv(picture, slot);
+  } else {
+    // Not 8-bit planar YUV of the video's size (10-bit, NV12, RGB, a size change): swscale.
+    to_rgb_.convert(frame, fallback_rgb_.data());
+    task_.load_rgb(fallback_rgb_.data(), video_.size, slot);
+  }
+  convert_s_ += seconds_since(t0);
 }
 
 void SegmentWorker::run_batch(SegmentResult& out) {
   if (batch_.count() == 0) return;
-  batch_.pixels.resize(static_cast<size_t>(batch_.count()) * batch_.size.rgb_bytes());
-  batch_.annotations.clear();
   if (delay_ms_per_frame_ > 0)
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_per_frame_ * batch_.count()));
-  task_.process(batch_);
-  if (!batch_.annotations.empty()) {
-    std::vector<std::string> frames = split_frame_annotations(batch_.annotations);
-    VIDSCORE_ASSERT(static_cast<int>(frames.size()) == batch_.count());
-    for (auto& f : frames) out.annotations.push_back(std::move(f));
+  if (float_path_) {
+    task_.run_loaded(batch_.count());
+    for (int i = 0; i < batch_.count(); ++i) {
+      auto t0 = Clock::now();
+      YuvImage picture = encoder_->next_picture();
+      task_.store_yuv(i, picture);
+      auto t1 = Clock::now();
+      convert_s_ += seconds_between(t0, t1);
+      encoder_->encode_next(batch_.pts[i]);
+      encode_s_ += seconds_since(t1);
+    }
+  } else {
+    batch_.pixels.resize(static_cast<size_t>(batch_.count()) * batch_.size.rgb_bytes());
+    batch_.annotations.clear();
+    task_.process(batch_);
+    if (!batch_.annotations.empty()) {
+      std::vector<std::string> frames = split_frame_annotations(batch_.annotations);
+      VIDSCORE_ASSERT(static_cast<int>(frames.size()) == batch_.count());
+      for (auto& f : frames) out.annotations.push_back(std::move(f));
+    }
+    auto t0 = Clock::now();
+    if (encoder_)
+      for (int i = 0; i < batch_.count(); ++i) encoder_->encode(batch_.frame(i), batch_.pts[i]);
+    encode_s_ += seconds_since(t0);
+    batch_.pixels.resize(static_cast<size_t>(batch_frames_) * batch_.size.rgb_bytes());
   }
-  auto t0 = Clock::now();
-  if (encoder_)
-    for (int i = 0; i < batch_.count(); ++i) encoder_->encode(batch_.frame(i), batch_.pts[i]);
-  encode_s_ += seconds_since(t0);
   out.frame_pts.insert(out.frame_pts.end(), batch_.pts.begin(), batch_.pts.end());
   batch_.pts.clear();
-  batch_.pixels.resize(static_cast<size_t>(batch_frames_) * batch_.size.rgb_bytes());
 }
 
 SegmentResult SegmentWorker::process(const SegmentWork& work) {
@@ -91,10 +125,8 @@ SegmentResult SegmentWorker::process(const SegmentWork& work) {
   if (encoder_) encoder_->begin();
   batch_.pts.clear();
   decoder_.decode(work, [&](const AVFrame& frame, int64_t pts) {
-    auto t0 = Clock::now();
-    to_rgb_.convert(frame, batch_.frame(batch_.count()));
+    load(frame);
     batch_.pts.push_back(pts);
-    convert_s_ += seconds_since(t0);
     if (batch_.count() == batch_frames_) run_batch(out);
   });
   run_batch(out);

@@ -1,6 +1,8 @@
 #include "vidscore/media/converter.h"
 
 #include <algorithm>
+#include <tuple>
+#include <utility>
 
 extern "C" {
 #include <libavutil/opt.h>
@@ -74,7 +76,58 @@ void wrap_rgb(AVFrame& f, const uint8_t* rgb, FrameSize size) {
   f.height = size.height;
 }
 
+// Luma weights (Kr, Kb) of the matrices FFmpeg knows, as swscale's tables have them.
+std::pair<float, float> luma_weights(AVColorSpace space) {
+  switch (space) {
+    case AVCOL_SPC_BT709: return {0.2126f, 0.0722f};
+    case AVCOL_SPC_FCC: return {0.30f, 0.11f};
+    case AVCOL_SPC_SMPTE240M: return {0.212f, 0.087f};
+    case AVCOL_SPC_BT2020_NCL:
+    case AVCOL_SPC_BT2020_CL: return {0.2627f, 0.0593f};
+    default: return {0.299f, 0.114f};  // BT470BG, SMPTE170M
+  }
+}
+
+YuvImage yuv_planes(const AVFrame& f, AVColorSpace space, bool full_range) {
+  const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(static_cast<AVPixelFormat>(f.format));
+  YuvImage img;
+  for (int i = 0; i < 3; ++i) {
+    img.plane[i] = f.data[i];
+    img.stride[i] = f.linesize[i];
+  }
+  img.width = f.width;
+  img.height = f.height;
+  img.chroma_shift_x = d->log2_chroma_w;
+  img.chroma_shift_y = d->log2_chroma_h;
+  std::tie(img.kr, img.kb) = luma_weights(space);
+  img.full_range = full_range;
+  return img;
+}
+
+bool is_planar_yuv8(AVPixelFormat fmt) {
+  switch (unjpeg(fmt)) {
+    case AV_PIX_FMT_YUV420P:
+    case AV_PIX_FMT_YUV422P:
+    case AV_PIX_FMT_YUV444P: return true;
+    default: return false;
+  }
+}
+
 }  // namespace
+
+bool yuv_image_of(const AVFrame& f, FrameSize size, YuvImage* out) {
+  const auto fmt = static_cast<AVPixelFormat>(f.format);
+  if (!is_planar_yuv8(fmt) || f.width != size.width || f.height != size.height) return false;
+  *out = yuv_planes(f, effective_color_space(f.colorspace, size),
+                    is_full_range(f.color_range, fmt));
+  return true;
+}
+
+YuvImage yuv_image_for(AVFrame& f, const ColorTags& tags) {
+  VIDSCORE_ASSERT(is_planar_yuv8(static_cast<AVPixelFormat>(f.format)));
+  return yuv_planes(f, effective_color_space(tags.space, {f.width, f.height}),
+                    tags.range == AVCOL_RANGE_JPEG);
+}
 
 AVColorSpace effective_color_space(AVColorSpace tagged, FrameSize size) {
   if (tagged != AVCOL_SPC_UNSPECIFIED && tagged != AVCOL_SPC_RESERVED) return tagged;

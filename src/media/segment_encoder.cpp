@@ -162,9 +162,19 @@ void SegmentEncoder::drain() {
 }
 
 void SegmentEncoder::encode(const uint8_t* rgb, int64_t pts) {
-  VIDSCORE_ASSERT(enc_);
   av_check(av_frame_make_writable(yuv_.get()), "video frame buffer");
   from_rgb_->convert(rgb, *yuv_);
+  encode_next(pts);
+}
+
+YuvImage SegmentEncoder::next_picture() {
+  // The encoder may still hold a reference to the last picture sent.
+  av_check(av_frame_make_writable(yuv_.get()), "video frame buffer");
+  return yuv_image_for(*yuv_, tags_);
+}
+
+void SegmentEncoder::encode_next(int64_t pts) {
+  VIDSCORE_ASSERT(enc_);
   yuv_->pts = pts;
   av_check(avcodec_send_frame(enc_.get(), yuv_.get()), "encoding video");
   drain();

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "vidscore/error.h"
+#include "vidscore/model/yuv_tensor.h"
 #include "vidscore/timing.h"
 
 namespace vidscore {
@@ -24,9 +25,8 @@ torch::Tensor pad_to_multiple(const torch::Tensor& x, int multiple) {
 StyleTask::StyleTask(const Config& config, torch::Device device)
     : config_(config), model_(config.model_path, device, config.precision == "fp16") {}
 
-void StyleTask::run_batch(uint8_t* pixels, int frames, FrameSize size) {
-  const int64_t h = size.height, w = size.width;
-  torch::Tensor x = frames_to_tensor(pixels, frames, size, model_.device());
+torch::Tensor StyleTask::restyle(torch::Tensor x, FrameSize size) {
+  const int64_t h = size.height, w = size.width, frames = x.size(0);
   const ModelInput& in = config_.input;
   x = apply_input_transform(x, in);
   x = pad_to_multiple(x, config_.pad_multiple);
@@ -54,7 +54,48 @@ void StyleTask::run_batch(uint8_t* pixels, int frames, FrameSize size) {
   // The output is in the input's range: undo the scale (mean/std only shape the input).
   if (in.scale != 1.0) y = y / in.scale;
   if (in.bgr) y = y.flip(1);
+  return y;
+}
+
+void StyleTask::run_batch(uint8_t* pixels, int frames, FrameSize size) {
+  torch::Tensor y = restyle(frames_to_tensor(pixels, frames, size, model_.device()), size);
   tensor_to_frames(y, pixels, size);
+}
+
+torch::Tensor& StyleTask::input_slot(int slot, FrameSize size) {
+  VIDSCORE_ASSERT(slot >= 0 && slot < std::max(1, config_.batch_size));
+  if (!loaded_.defined() || loaded_.size(2) != size.height || loaded_.size(3) != size.width)
+    loaded_ = torch::empty({std::max(1, config_.batch_size), 3, size.height, size.width},
+                           torch::kFloat);
+  slot_ = loaded_[slot];
+  return slot_;
+}
+
+void StyleTask::load_yuv(const YuvImage& picture, int slot) {
+  c10::InferenceMode guard;
+  use_threads(threads_);
+  yuv_to_rgb_tensor(picture, input_slot(slot, {picture.width, picture.height}));
+}
+
+void StyleTask::load_rgb(const uint8_t* rgb, FrameSize size, int slot) {
+  c10::InferenceMode guard;
+  input_slot(slot, size).copy_(frames_to_tensor(rgb, 1, size, torch::kCPU)[0]);
+}
+
+void StyleTask::run_loaded(int frames) {
+  c10::InferenceMode guard;
+  use_threads(threads_);
+  auto t0 = Clock::now();
+  const FrameSize size{static_cast<int>(loaded_.size(3)), static_cast<int>(loaded_.size(2))};
+  output_ = restyle(loaded_.slice(0, 0, frames), size);
+  timings_.inference_s += seconds_since(t0);
+  timings_.frames += frames;
+}
+
+void StyleTask::store_yuv(int slot, YuvImage& picture) {
+  c10::InferenceMode guard;
+  use_threads(threads_);
+  rgb_tensor_to_yuv(output_[slot], picture);
 }
 
 void StyleTask::process(Chunk& chunk) {

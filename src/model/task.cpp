@@ -31,6 +31,12 @@ void keep_freed_memory_for_reuse() {
   (void)done;
 }
 
+// Tasks without the float path are never asked to take it (takes_yuv() is false).
+void Task::load_yuv(const YuvImage&, int) { VIDSCORE_ASSERT(takes_yuv()); }
+void Task::load_rgb(const uint8_t*, FrameSize, int) { VIDSCORE_ASSERT(takes_yuv()); }
+void Task::run_loaded(int) { VIDSCORE_ASSERT(takes_yuv()); }
+void Task::store_yuv(int, YuvImage&) { VIDSCORE_ASSERT(takes_yuv()); }
+
 namespace {
 
 // Custom operator libraries (torchvision's C++ ops) register themselves with torch when loaded;

@@ -1,7 +1,8 @@
-// The work every rank does on a segment: decode (packets) or unpack (frames), convert to RGB,
-// run the task in batches, and encode the result into the segment's packets. Rank 0 runs one on
+// The work every rank does on a segment: decode (packets) or unpack (frames), convert for the
+// task (RGB24, or on the float path straight into the model's float input), run the task in
+// batches, and encode the result into the segment's packets. Rank 0 runs one on
 // a worker thread; every other rank runs one in worker_loop(), which takes segments from rank 0
-// over MPI and sends back results until told to stop. Memory: one batch of RGB frames and the
+// over MPI and sends back results until told to stop. Memory: one batch of frames (RGB24 or float) and the
 // segment's packets; never the whole segment decoded.
 #pragma once
 
@@ -26,6 +27,7 @@ class SegmentWorker {
   SegmentResult process(const SegmentWork& work);
 
  private:
+  void load(const AVFrame& frame);  // converts the next frame of the batch for the task
   void run_batch(SegmentResult& out);
 
   VideoInfo video_;
@@ -36,7 +38,9 @@ class SegmentWorker {
   int batch_frames_;
   int rank_;
   int delay_ms_per_frame_ = 0;  // VIDSCORE_TEST_SLOW_RANK (tests of the scheduler)
-  Chunk batch_;
+  Chunk batch_;                       // pts (and RGB pixels, unless on the float path)
+  bool float_path_ = false;           // YUV planes <-> the task's float tensors (Task::takes_yuv)
+  std::vector<uint8_t> fallback_rgb_;  // float path: one frame swscale had to convert
   double decode_s_ = 0, convert_s_ = 0, encode_s_ = 0;
 };
 

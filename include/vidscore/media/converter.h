@@ -20,6 +20,14 @@ struct ColorTags {
 // The matrix FFmpeg uses for untagged video: BT.709 from 720 lines up, BT.601 below.
 AVColorSpace effective_color_space(AVColorSpace tagged, FrameSize size);
 
+// The view the float path works on: `f`'s planes when it is 8-bit planar YUV 4:2:0, 4:2:2 or
+// 4:4:4 (yuvj* too) of `size`, with the matrix and range of its tags (untagged: as
+// effective_color_space). False for anything else (10-bit, NV12, RGB, ...), which goes through
+// swscale instead.
+bool yuv_image_of(const AVFrame& f, FrameSize size, YuvImage* out);
+// The same view of a frame about to be filled (the encoder's), with the matrix and range of `tags`.
+YuvImage yuv_image_for(AVFrame& f, const ColorTags& tags);
+
 // Any decoded frame -> RGB24 at `out` size (scaled when the source size differs). Chroma is
 // interpolated bilinearly at full resolution with accurate rounding (swscale's fast path
 // skips both and is off by up to 20 levels at colour edges); `threads` slices share the work.

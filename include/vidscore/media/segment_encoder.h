@@ -1,4 +1,4 @@
-// Encodes a segment's RGB24 frames into compressed packets (libx264 by default), on the rank that
+// Encodes a segment's frames (RGB24, or YUV planes written by the task) into compressed packets (libx264 by default), on the rank that
 // ran the model. Every segment gets a fresh encoder, so it starts with an IDR frame and its GOPs
 // are closed; x264 runs with stitchable=1 (headers that do not depend on the content) and
 // open-gop=0, so every segment's global header (avcC) is byte-identical and the segments join
@@ -33,6 +33,10 @@ class SegmentEncoder {
 
   void begin();                                 // a fresh encoder for the next segment
   void encode(const uint8_t* rgb, int64_t pts);  // pts in video.time_base, increasing
+  // The float path: the planes of the next picture to encode, for the task to write into
+  // (8-bit planar YUV with the output's matrix and range); then encode_next sends it.
+  YuvImage next_picture();
+  void encode_next(int64_t pts);
   // Flushes; moves the packets (decode order) and the segment's extradata into `out`.
   void end(SegmentResult& out);
 

@@ -27,6 +27,18 @@ class Task {
   // RGB conversion also does the resize, once, instead of a full-size conversion and a float
   // resize of every frame. Default: the frame's own size.
   virtual FrameSize input_frame_size(FrameSize frame) const { return frame; }
+  // The float path: decoded YUV pictures go straight into the model's float input and its
+  // output straight back into the encoder's YUV planes, with no packed RGB between (one pass
+  // each way, see yuv_tensor.h). A task that takes it (takes_yuv) is given up to batch_size
+  // pictures with load_yuv (load_rgb for a frame that is not 8-bit planar YUV of the video's
+  // size) into slots 0..n-1, runs them with run_loaded(n), and gives each result with
+  // store_yuv. Same results as process() on the pictures in RGB, without its rounding to 8 bits.
+  virtual bool takes_yuv() const { return false; }
+  virtual void load_yuv(const YuvImage& picture, int slot);
+  virtual void load_rgb(const uint8_t* rgb, FrameSize size, int slot);
+  virtual void run_loaded(int frames);
+  virtual void store_yuv(int slot, YuvImage& picture);
+
   // "cpu" or "cuda:N": where the model runs.
   virtual std::string device_name() const = 0;
   virtual const TaskTimings& timings() const = 0;

@@ -1,0 +1,24 @@
+// The float path's two conversions: 8-bit YUV planes straight into a model's float RGB input, and
+// its float RGB output straight into YUV planes for the encoder. Each is one pass that does the
+// matrix, the range, the chroma resampling, the clamp and the rounding together, where the packed
+// path costs swscale to RGB24, a uint8 -> float transpose, a float -> uint8 transpose and swscale
+// back. Chroma samples sit at the centre of the luma samples they cover, as swscale assumes:
+// upsampling is bilinear (3/4, 1/4 weights), downsampling averages them.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "vidscore/frame.h"
+
+namespace vidscore {
+
+// Writes the picture as RGB (values 0-255, clamped, not rounded) into `out`, a float [3, H, W]
+// tensor of the picture's size whose rows are contiguous (a slot of a batch). Rows are shared
+// among torch's intra-op threads.
+void yuv_to_rgb_tensor(const YuvImage& src, torch::Tensor out);
+
+// Writes a float [3, H, W] RGB tensor (values 0-255; clamped here, rounded half up) of the
+// picture's size into `dst`'s planes, with `dst`'s matrix and range.
+void rgb_tensor_to_yuv(const torch::Tensor& rgb, YuvImage& dst);
+
+}  // namespace vidscore
