@@ -214,6 +214,10 @@ Config config_from_json(const json& j, const std::string& origin, const std::str
     r.integer("segment_frames", c.segment_frames, 0, 100000);
     r.number("segment_seconds", c.segment_seconds, 0.04, 3600);
     r.integer("window_segments", c.window_segments, 0, 4096);
+    r.boolean("resume", c.resume);
+    r.str("work_dir", c.work_dir);
+    r.str("output_extension", c.output_extension, {".mp4", ".mov", ".mkv"});
+    c.work_dir = resolve(c.work_dir, base_dir);
     r.finish();
   }
   if (const json* p = root.object("progress")) {
@@ -282,7 +286,10 @@ json config_to_json(const Config& c) {
        {{"transport", c.transport},
         {"segment_frames", c.segment_frames},
         {"segment_seconds", c.segment_seconds},
-        {"window_segments", c.window_segments}}},
+        {"window_segments", c.window_segments},
+        {"resume", c.resume},
+        {"work_dir", c.work_dir},
+        {"output_extension", c.output_extension}}},
       {"progress", {{"mode", c.progress}, {"interval_s", c.progress_interval_s}}},
   };
 }

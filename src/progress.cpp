@@ -24,6 +24,11 @@ Progress::Progress(const std::string& mode, double interval_s, int64_t total_fra
   start_ = last_print_ = std::chrono::steady_clock::now();
 }
 
+void Progress::set_label(const std::string& label) {
+  std::lock_guard<std::mutex> lock(mu_);
+  label_ = label.empty() ? "" : label + ", ";
+}
+
 void Progress::update(int64_t frames_done) {
   if (off_) return;
   std::lock_guard<std::mutex> lock(mu_);
@@ -51,7 +56,8 @@ void Progress::print(int64_t done, bool final) {
     int filled = total_ > 0 ? static_cast<int>(kWidth * std::min(1.0, double(done) / total)) : 0;
     std::string bar(filled, '#');
     bar.resize(kWidth, total_ > 0 ? '.' : ' ');
-    std::fprintf(stderr, "\r[%s] %lld/%s frames  %.1f fps  %s %s\033[K", bar.c_str(),
+    std::fprintf(stderr, "\r[%s] %s%lld/%s frames  %.1f fps  %s %s\033[K", bar.c_str(),
+                 label_.c_str(),
                  static_cast<long long>(done),
                  total_ > 0 ? std::to_string(total).c_str() : "?", fps,
                  final ? "elapsed" : "ETA", final ? format_duration(elapsed).c_str() : eta.c_str());
@@ -63,7 +69,7 @@ void Progress::print(int64_t done, bool final) {
                    100.0 * done / total, fps, final ? "elapsed" : "ETA",
                    final ? format_duration(elapsed).c_str() : eta.c_str());
     else
-      std::fprintf(stderr, "vidscore: %lld frames, %.1f fps, elapsed %s\n",
+      std::fprintf(stderr, "vidscore: %s%lld frames, %.1f fps, elapsed %s\n", label_.c_str(),
                    static_cast<long long>(done), fps, format_duration(elapsed).c_str());
   }
   std::fflush(stderr);

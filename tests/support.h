@@ -64,6 +64,16 @@ std::vector<std::vector<uint8_t>> decode_rgb(const std::string& path, int width,
 
 double psnr(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b);
 
+// The checks every joined output passes: decodes with `ffmpeg -xerror` and no message, every
+// frame with its pts (`frame_step` > 0: the input has no usable timestamps, frames are that far
+// apart), audio packets identical (`has_audio`), dts strictly increasing.
+void check_output(const std::string& clip, const std::string& out, bool has_audio,
+                  double frame_step = 0);
+// Every frame of `out` is within 1 dB of the same frame of `reference` (both against the input,
+// so: an identity-like model); no seam at segment boundaries.
+void check_no_seams(const std::string& clip, const std::string& reference, const std::string& out,
+                    int w, int h);
+
 // Saves a TorchScript module whose forward is `source` (a whole "def forward(self, x): ...").
 void save_scripted(const std::string& source, const std::string& path);
 // Saves a named hand-set filter (tools/filter_models.h).

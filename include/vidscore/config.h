@@ -68,6 +68,9 @@ struct Config {
   int segment_frames = 0;          // frames per segment; 0: from segment_seconds
   double segment_seconds = 2.0;    // segment length when segment_frames is 0
   int window_segments = 0;         // segments rank 0 holds at most; 0: 2 per rank + 2
+  bool resume = true;              // keep finished segments so a rerun after a failure resumes
+  std::string work_dir;            // where they are kept; "": "<output>.vidscore-work" beside it
+  std::string output_extension = ".mp4";  // archive jobs: the outputs' container
 
   // [progress]
   std::string progress = "auto";  // "auto" (bar on a terminal, lines otherwise), "bar",

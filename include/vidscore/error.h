@@ -24,6 +24,10 @@ class RuntimeError : public std::runtime_error {
 // written (the output is complete and valid), and a note says how much was lost.
 constexpr int kExitDamagedInput = 3;
 
+// Exit code of an archive job (many inputs) in which some inputs failed (each named with its
+// reason) and the others were written. Every input failing is 1, like any failed job.
+constexpr int kExitFailedInputs = 4;
+
 // Broken invariant: a bug in vidscore, not in the user's input.
 #define VIDSCORE_ASSERT(cond)                                                              \
   do {                                                                                     \

@@ -14,6 +14,8 @@ class Progress {
   // mode: "auto", "bar", "lines", "off". total_frames: 0 when unknown (no percentage, no ETA).
   Progress(const std::string& mode, double interval_s, int64_t total_frames);
   void update(int64_t frames_done);
+  // Shown before the frames ("videos 3/40"): archive jobs, whose total of frames is unknown.
+  void set_label(const std::string& label);
   // Ends the bar's line.
   void finish(int64_t frames_done);
 
@@ -23,6 +25,7 @@ class Progress {
   bool bar_ = false, off_ = false;
   double interval_s_;
   int64_t total_;
+  std::string label_;
   std::chrono::steady_clock::time_point start_, last_print_;
   std::mutex mu_;
 };

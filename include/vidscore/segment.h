@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -40,7 +41,11 @@ enum class Transport : int32_t { kPackets = 0, kFrames = 1 };
 
 // What a rank is asked to do.
 struct SegmentWork {
-  int64_t index = 0;  // 0, 1, 2, ... in display order
+  int32_t input = 0;  // which input of the job (0, 1, ...): a job may have many
+  int64_t index = 0;  // 0, 1, 2, ... in display order, within its input
+  // The input's stream parameters (media/stream_params.h): what a rank needs to decode and
+  // encode the input's segments. Sent with the first segment of each input a rank gets.
+  std::shared_ptr<const std::vector<uint8_t>> setup;
   // Packets transport: the frames kept are those with start_pts <= pts < end_pts (input time
   // base); packets beyond them are pre- or post-roll the decoder needs (open GOPs).
   int64_t start_pts = kNoPts;
@@ -49,8 +54,12 @@ struct SegmentWork {
   std::vector<RawFrame> frames;     // frames transport, display order
 };
 
+// SegmentResult::rank of a segment read back from the work folder (resume), not computed now.
+constexpr int32_t kReusedRank = -1;
+
 // What comes back.
 struct SegmentResult {
+  int32_t input = 0;
   int64_t index = 0;
   int32_t rank = 0;                   // which rank did it
   std::vector<int64_t> frame_pts;     // of the frames kept, display order, input time base

@@ -1,6 +1,7 @@
 // vidscore: apply a TorchScript model to every frame of a video, across MPI ranks.
 // Parses the command line, picks the rank's role, maps exceptions to exit codes:
-// 0 success, 1 runtime failure, 2 usage or config error, 3 done on a damaged input.
+// 0 success, 1 runtime failure, 2 usage or config error, 3 done on a damaged input, 4 archive
+// job done with failed inputs.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -36,6 +37,7 @@ struct CliOptions {
 void print_usage(const Config& d) {
   std::printf(
       "usage: vidscore [--config FILE] --input IN --output OUT [options]\n"
+      "       vidscore ... --input DIR|@LIST|IN --input ... --output OUTDIR   (archive job)\n"
       "       mpirun -np N vidscore ...   (one rank per GPU; every rank decodes, runs the model\n"
       "                                    and encodes segments; rank 0 demuxes and muxes)\n"
       "\n"
@@ -44,8 +46,13 @@ void print_usage(const Config& d) {
       "\n"
       "options (override the config file; defaults shown):\n"
       "  --config FILE        JSON config (see configs/); without it, the defaults below\n"
-      "  --input FILE         video to read (anything FFmpeg reads)\n"
-      "  --output FILE        video to write; never the input\n"
+      "  --input FILE         video to read (anything FFmpeg reads); repeat it, or give a\n"
+      "                       folder (searched recursively) or @LIST (a path per line)\n"
+      "                       for an archive job: one scheduler for all the videos\n"
+      "  --output FILE        video to write; never the input (archive job: a folder, where\n"
+      "                       each output takes its input's relative path)\n"
+      "  --output-ext EXT     archive job: .mp4 | .mov | .mkv (pipeline.output_extension) [%s]\n"
+      "  --overwrite          archive job: redo inputs whose outputs exist (else skipped)\n"
       "  --model FILE         TorchScript model (model.path)            [%s]\n"
       "  --device D           auto | cpu | cuda (model.device)          [%s]\n"
       "  --precision P        fp32 | fp16 (model.precision)             [%s]\n"
@@ -56,6 +63,9 @@ void print_usage(const Config& d) {
       "  --transport T        auto | packets | frames (pipeline.transport) [%s]\n"
       "  --segment-frames N   frames per segment, 0 = %.1f s of video   [%d]\n"
       "  --progress M         auto | bar | lines | off                  [%s]\n"
+      "  --work-dir DIR       where finished segments are kept for resuming\n"
+      "                       (pipeline.work_dir)         [beside OUTPUT: OUTPUT.vidscore-work]\n"
+      "  --no-resume          keep nothing; a rerun starts afresh (pipeline.resume=false)\n"
       "  --task T             style | detect (task)                     [%s]\n"
       "  --detections FILE    detect: JSON of detections  [OUTPUT with .json]\n"
       "  --no-video           detect: write only the JSON (detect.write_video=false)\n"
@@ -65,9 +75,14 @@ void print_usage(const Config& d) {
       "  --print-config       print the effective config as JSON and exit\n"
       "  --help, --version\n"
       "\n"
+      "resume: finished segments are kept in the work folder while the job runs; the same\n"
+      "command run again after a failure redoes only the rest (a changed input, model or\n"
+      "setting starts afresh, with a note); the folder goes when the output is complete.\n"
+      "\n"
       "exit codes: 0 done, 1 runtime failure, 2 usage or config error,\n"
-      "            3 done on a damaged or cut input (what decoded was written; see the note)\n",
-      d.model_path.empty() ? "none" : d.model_path.c_str(), d.device.c_str(),
+      "            3 done on a damaged or cut input (what decoded was written; see the note),\n"
+      "            4 archive job done, but some inputs failed (each named with its reason)\n",
+      d.output_extension.c_str(), d.model_path.empty() ? "none" : d.model_path.c_str(), d.device.c_str(),
       d.precision.c_str(), d.batch_size, d.threads, d.crf, d.preset.c_str(), d.transport.c_str(), d.segment_seconds, d.segment_frames,
       d.progress.c_str(), d.task.c_str());
 }
@@ -98,7 +113,7 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
   const std::vector<std::string> with_value = {
       "--config", "--input",   "--output",       "--model",        "--device",  "--precision",
       "--batch-size", "--threads", "--crf", "--preset", "--transport", "--segment-frames",
-      "--progress",
+      "--progress", "--work-dir", "--output-ext",
       "--task", "--detections", "--log-level"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -125,7 +140,11 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
       cli.log_level = AV_LOG_INFO;
       continue;
     }
-    if (a == "--no-video") {
+    if (a == "--overwrite") {
+      cli.paths.overwrite = true;
+      continue;
+    }
+    if (a == "--no-video" || a == "--no-resume") {
       overrides.emplace_back(a, "");
       continue;
     }
@@ -136,7 +155,7 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
       value = argv[++i];
     }
     if (a == "--config") cli.config_path = value;
-    else if (a == "--input") cli.paths.input = value;
+    else if (a == "--input") cli.paths.inputs.push_back(value);
     else if (a == "--output") cli.paths.output = value;
     else if (a == "--log-level") cli.log_level = parse_log_level(value);
     else overrides.emplace_back(a, value);
@@ -160,6 +179,9 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
     else if (flag == "--task") j["task"] = v;
     else if (flag == "--detections") j["detect"]["json"] = v;
     else if (flag == "--no-video") j["detect"]["write_video"] = false;
+    else if (flag == "--no-resume") j["pipeline"]["resume"] = false;
+    else if (flag == "--work-dir") j["pipeline"]["work_dir"] = v;
+    else if (flag == "--output-ext") j["pipeline"]["output_extension"] = v;
   }
   // Command-line paths are relative to the working directory: no base folder here.
   return config_from_json(j, "(command line)", "");

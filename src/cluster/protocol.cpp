@@ -46,9 +46,12 @@ std::vector<std::string> get_strings(ByteReader& r) {
 
 }  // namespace
 
-std::vector<uint8_t> pack_work(const SegmentWork& work) {
+std::vector<uint8_t> pack_work(const SegmentWork& work, bool with_setup) {
   ByteWriter w;
+  w.put(work.input);
   w.put(work.index);
+  w.put<bool>(with_setup && work.setup);
+  if (with_setup && work.setup) w.put_bytes(*work.setup);
   w.put(work.start_pts);
   w.put(work.end_pts);
   put_packets(w, work.packets);
@@ -70,7 +73,9 @@ std::vector<uint8_t> pack_work(const SegmentWork& work) {
 SegmentWork unpack_work(const std::vector<uint8_t>& bytes) {
   ByteReader r(bytes);
   SegmentWork work;
+  work.input = r.get<int32_t>();
   work.index = r.get<int64_t>();
+  if (r.get<bool>()) work.setup = std::make_shared<const std::vector<uint8_t>>(r.get_bytes());
   work.start_pts = r.get<int64_t>();
   work.end_pts = r.get<int64_t>();
   work.packets = get_packets(r);
@@ -92,6 +97,7 @@ SegmentWork unpack_work(const std::vector<uint8_t>& bytes) {
 
 std::vector<uint8_t> pack_result(const SegmentResult& res) {
   ByteWriter w;
+  w.put(res.input);
   w.put(res.index);
   w.put(res.rank);
   w.put<uint64_t>(res.frame_pts.size());
@@ -113,6 +119,7 @@ std::vector<uint8_t> pack_result(const SegmentResult& res) {
 SegmentResult unpack_result(const std::vector<uint8_t>& bytes) {
   ByteReader r(bytes);
   SegmentResult res;
+  res.input = r.get<int32_t>();
   res.index = r.get<int64_t>();
   res.rank = r.get<int32_t>();
   res.frame_pts.resize(r.get<uint64_t>());

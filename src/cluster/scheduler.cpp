@@ -8,14 +8,16 @@
 
 namespace vidscore {
 
-Scheduler::Scheduler(const MpiEnv& env, NextSegment source, SegmentWorker& local,
-                     Assembler& assembler, int window)
+Scheduler::Scheduler(const MpiEnv& env, NextSegment source, RankWorker& local,
+                     Assembler& assembler, int window, std::function<WorkFolder*(int)> work_of)
     : env_(env),
       source_(std::move(source)),
       local_(local),
       assembler_(assembler),
       window_(window),
-      in_flight_(env.size()) {
+      work_of_(std::move(work_of)),
+      in_flight_(env.size()),
+      input_sent_(env.size(), -1) {
   assembler_.on_written([this] { segment_written(); });
 }
 
@@ -52,16 +54,26 @@ void Scheduler::plan_loop() {
     auto t0 = Clock::now();
     std::optional<SegmentWork> work = source_();
     stats_.plan_s += seconds_since(t0);
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!work) {
-      planning_done_ = true;
-      assembler_.set_segment_count(stats_.segments);
-      break;
+    std::optional<SegmentResult> kept;
+    WorkFolder* folder = work && work_of_ ? work_of_(work->input) : nullptr;
+    if (folder) kept = folder->reuse(work->index);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!work) {
+        planning_done_ = true;
+        assembler_.planning_done();
+        break;
+      }
+      ++stats_.segments;
+      ++alive_;
+      stats_.peak_alive = std::max(stats_.peak_alive, alive_);
+      if (!kept) planned_.push_back(std::move(*work));
     }
-    ++stats_.segments;
-    ++alive_;
-    stats_.peak_alive = std::max(stats_.peak_alive, alive_);
-    planned_.push_back(std::move(*work));
+    if (kept) {
+      ++stats_.reused;
+      kept->input = work->input;
+      assembler_.deliver(std::move(*kept));
+    }
   }
   cv_.notify_all();
 }
@@ -80,6 +92,7 @@ void Scheduler::local_loop() {
       local_queue_.pop_front();
     }
     SegmentResult res = local_.process(work);
+    if (WorkFolder* folder = work_of_ ? work_of_(res.input) : nullptr) folder->keep(res);
     assembler_.deliver(std::move(res));
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -92,8 +105,10 @@ void Scheduler::local_loop() {
 void Scheduler::send_to(int rank, SegmentWork work) {
   auto t0 = Clock::now();
   InFlight f;
+  f.input = work.input;
   f.index = work.index;
-  f.bytes = pack_work(work);
+  f.bytes = pack_work(work, input_sent_[rank] != work.input);
+  input_sent_[rank] = work.input;
   stats_.bytes_sent += f.bytes.size();
   MPI_CHECK(MPI_Isend(f.bytes.data(), static_cast<int>(f.bytes.size()), MPI_BYTE, rank,
                       tag(Tag::kSegment), MPI_COMM_WORLD, &f.request));
@@ -117,11 +132,13 @@ bool Scheduler::poll_results() {
   stats_.bytes_received += bytes.size();
   SegmentResult res = unpack_result(bytes);
   auto& queue = in_flight_[in.source];
-  VIDSCORE_ASSERT(!queue.empty() && queue.front().index == res.index);
+  VIDSCORE_ASSERT(!queue.empty() && queue.front().index == res.index &&
+                  queue.front().input == res.input);
   // The rank answered, so our send is done; complete it before freeing its buffer.
   MPI_CHECK(MPI_Wait(&queue.front().request, MPI_STATUS_IGNORE));
   queue.pop_front();
   stats_.transfer_s += seconds_since(t0);
+  if (WorkFolder* folder = work_of_ ? work_of_(res.input) : nullptr) folder->keep(res);
   assembler_.deliver(std::move(res));
   return true;
 }

@@ -3,21 +3,27 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <string>
 #include <thread>
 
 #include "vidscore/cluster/mpi_env.h"
+#include "vidscore/bytes.h"
 #include "vidscore/cluster/protocol.h"
+#include "vidscore/media/stream_params.h"
 #include "vidscore/render/detections_writer.h"
 #include "vidscore/timing.h"
 
 namespace vidscore {
 namespace {
 
-// "RANK:MS": rank RANK sleeps MS milliseconds per frame (a slow rank, for scheduler tests).
-int test_delay_for(int rank) {
-  const char* v = std::getenv("VIDSCORE_TEST_SLOW_RANK");
+// Test hooks, "RANK:N" in an environment variable: N for rank RANK, else 0.
+// VIDSCORE_TEST_SLOW_RANK: the rank sleeps N milliseconds per frame (scheduler tests).
+// VIDSCORE_TEST_SIGKILL: the rank kills itself with SIGKILL when it has finished N segments,
+// before it hands the N-th back (resume tests: a rank lost half way).
+int test_hook_for(const char* variable, int rank) {
+  const char* v = std::getenv(variable);
   if (!v) return 0;
   std::string s(v);
   auto colon = s.find(':');
@@ -45,7 +51,8 @@ SegmentWorker::SegmentWorker(const Config& config, const VideoInfo& video,
       to_rgb_(task.input_frame_size(video.size), task.threads()),
       batch_frames_(std::max(1, config.batch_size)),
       rank_(rank),
-      delay_ms_per_frame_(test_delay_for(rank)) {
+      delay_ms_per_frame_(test_hook_for("VIDSCORE_TEST_SLOW_RANK", rank)),
+      sigkill_after_segments_(test_hook_for("VIDSCORE_TEST_SIGKILL", rank)) {
   // Frames are converted once, straight to the size the task wants.
   if (encode) {
     WriterOptions wo{config.codec, config.crf, config.preset, config.pix_fmt,
@@ -146,10 +153,35 @@ SegmentResult SegmentWorker::process(const SegmentWork& work) {
   out.inference_s = task_.timings().inference_s;
   out.encode_s = encode_s_;
   out.peak_rss_mib = peak_rss_mib();
+  if (sigkill_after_segments_ > 0 && ++segments_done_ == sigkill_after_segments_) raise(SIGKILL);
   return out;
 }
 
-int worker_loop(SegmentWorker& worker) {
+void SegmentWorker::continue_from(const SegmentWorker& earlier) {
+  decode_s_ = earlier.decode_s_;
+  convert_s_ = earlier.convert_s_;
+  encode_s_ = earlier.encode_s_;
+  segments_done_ = earlier.segments_done_;
+}
+
+SegmentResult RankWorker::process(const SegmentWork& work) {
+  if (work.input != input_) {
+    VIDSCORE_ASSERT(work.setup);
+    ByteReader r(*work.setup);
+    VideoInfo info = unpack_video_info(r);
+    CodecParametersPtr par = unpack_codec_parameters(r);
+    auto next = std::make_unique<SegmentWorker>(config_, info, par.get(), task_, encode_, rank_);
+    if (worker_) next->continue_from(*worker_);
+    worker_ = std::move(next);
+    par_ = std::move(par);
+    input_ = work.input;
+  }
+  SegmentResult res = worker_->process(work);
+  res.input = work.input;
+  return res;
+}
+
+int worker_loop(RankWorker& worker) {
   try {
     for (;;) {
       Incoming in = wait_for_message(0);

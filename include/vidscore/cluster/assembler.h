@@ -1,7 +1,8 @@
 // Rank 0's in-order end of the job: takes segment results from any thread (the local worker, the
-// MPI thread) in any order, and on its own thread writes them in segment order: packets to the
-// muxer (which joins them), detections to the JSON, progress. Holds out-of-order results until
-// their turn; the scheduler's window bounds how many.
+// MPI thread) in any order, and on its own thread writes them in order (input by input, segment
+// by segment): packets to the input's muxer (which joins them), detections to its JSON,
+// progress; when an input's last segment is written it hands the input's totals on. Holds
+// out-of-order results until their turn; the scheduler's window bounds how many.
 #pragma once
 
 #include <condition_variable>
@@ -27,43 +28,59 @@ struct RankStats {
   double peak_rss_mib = 0;
 };
 
+// Where one input's segments go, and what came back for it.
+struct InputSinks {
+  VideoMuxer* muxer = nullptr;            // null: no video written
+  DetectionsWriter* detections = nullptr;  // null: not a detection task
+  double time_base_s = 0;                 // of the input's video stream
+};
+struct InputTotals {
+  int64_t frames = 0, segments = 0, reused = 0;
+  int64_t invalid_packets = 0, repeated_pts = 0;
+  std::vector<std::string> notes;  // from the ranks, each once
+};
+
 class Assembler {
  public:
-  // `muxer` and `detections` may be null (no video; not a detection task).
-  Assembler(VideoMuxer* muxer, DetectionsWriter* detections, const VideoInfo& video,
-            Progress& progress, int ranks);
+  // `sinks(input)`: where input's segments go (asked before its first segment is written);
+  // `finished(input, totals)`: called when its last segment is written (or at once for an input
+  // with no segments, one that could not be opened). Both on the assembler's thread.
+  Assembler(Progress& progress, int ranks, std::function<InputSinks(int)> sinks,
+            std::function<void(int, InputTotals&)> finished);
   // Called on the assembler's thread after each segment is written. Set before run().
   void on_written(std::function<void()> fn) { written_ = std::move(fn); }
 
-  void deliver(SegmentResult result);       // any thread
-  void set_segment_count(int64_t segments);  // when planning is over
-  void run();                                // its thread: until every segment is written
-  void stop();                               // failure elsewhere: run() returns early
+  void deliver(SegmentResult result);                // any thread
+  void input_planned(int input, int64_t segments);   // the input's segment count is known
+  void planning_done();                              // no input beyond those announced
+  void run();                                        // its thread: until everything is written
+  void stop();                                       // failure elsewhere: run() returns early
 
   int64_t frames_written() const { return frames_written_; }
-  int64_t invalid_packets() const { return invalid_packets_; }
-  int64_t repeated_pts() const { return repeated_pts_; }
-  const std::vector<std::string>& notes() const { return notes_; }
   const std::vector<RankStats>& ranks() const { return ranks_; }
 
  private:
-  VideoMuxer* muxer_;
-  DetectionsWriter* detections_;
-  double time_base_s_;
+  bool finish_next_input();  // with the lock held: whether the next input ended
+
   Progress& progress_;
+  std::function<InputSinks(int)> sinks_;
+  std::function<void(int, InputTotals&)> finished_;
   std::function<void()> written_;
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::map<int64_t, SegmentResult> waiting_;  // by segment index
-  int64_t segment_count_ = -1;                // unknown until planning ends
+  std::map<std::pair<int, int64_t>, SegmentResult> waiting_;  // by (input, segment index)
+  std::map<int, int64_t> planned_;  // segments per input, once known
+  bool planning_done_ = false;
   bool stopped_ = false;
 
-  int64_t next_ = 0;  // assembler thread only, from here down
-  int64_t frames_written_ = 0;
-  int64_t invalid_packets_ = 0, repeated_pts_ = 0;
-  std::vector<std::string> notes_;
+  int next_input_ = 0;  // assembler thread only, from here down
+  int64_t next_index_ = 0;
+  InputSinks sink_;
+  bool sink_known_ = false;
+  InputTotals totals_;  // of next_input_
   std::set<std::string> notes_seen_;
+  int64_t frames_written_ = 0;
   std::vector<RankStats> ranks_;
 };
 

@@ -1,7 +1,7 @@
 // The segment protocol between rank 0 and the other ranks. Every message is one byte buffer:
 // a segment to do (rank 0 -> rank), its result (rank -> rank 0), an error's text, or stop. A
-// receiver probes for the tag and size, then receives the whole buffer. Before any segment,
-// rank 0 broadcasts the stream parameters once (run_job in job.cpp, media/stream_params.h).
+// receiver probes for the tag and size, then receives the whole buffer. The first segment of
+// each input a rank gets carries the input's stream parameters (media/stream_params.h).
 #pragma once
 
 #include <cstdint>
@@ -20,7 +20,8 @@ enum class Tag : int {
 
 inline int tag(Tag t) { return static_cast<int>(t); }
 
-std::vector<uint8_t> pack_work(const SegmentWork& work);
+// `with_setup`: include work.setup (the first segment of an input this rank gets).
+std::vector<uint8_t> pack_work(const SegmentWork& work, bool with_setup);
 SegmentWork unpack_work(const std::vector<uint8_t>& bytes);
 std::vector<uint8_t> pack_result(const SegmentResult& result);
 SegmentResult unpack_result(const std::vector<uint8_t>& bytes);

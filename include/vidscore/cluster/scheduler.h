@@ -1,5 +1,8 @@
 // Rank 0's scheduler: hands segments out dynamically and collects their results.
 //
+// With a work folder (resume), a segment an earlier run finished goes straight from the folder
+// to the assembler, and every segment finished now is kept there as it comes back.
+//
 // Threads on rank 0: a planner thread pulls segments from the source (demux + segment planner,
 // or decode for the frames transport); a local worker thread runs rank 0's own SegmentWorker; the
 // assembler thread writes results in order; the calling thread, the only one that makes MPI
@@ -21,6 +24,7 @@
 
 #include "vidscore/cluster/assembler.h"
 #include "vidscore/cluster/mpi_env.h"
+#include "vidscore/cluster/work_folder.h"
 #include "vidscore/cluster/worker.h"
 #include "vidscore/segment.h"
 
@@ -28,7 +32,8 @@ namespace vidscore {
 
 constexpr int kCreditsPerRank = 2;
 
-// Returns the next segment in order, or nothing at the end. Called on the planner thread.
+// Returns the next segment in order (input by input), or nothing at the end. Called on the
+// planner thread.
 using NextSegment = std::function<std::optional<SegmentWork>()>;
 
 struct SchedulerStats {
@@ -37,12 +42,15 @@ struct SchedulerStats {
   double plan_s = 0;      // demux (and decode, frames transport) on the planner thread
   double transfer_s = 0;  // MPI calls on rank 0
   int peak_alive = 0;     // segments held at once
+  int64_t reused = 0;     // read back from the work folder, not computed
 };
 
 class Scheduler {
  public:
-  Scheduler(const MpiEnv& env, NextSegment source, SegmentWorker& local, Assembler& assembler,
-            int window);
+  // `work_of(input)`: the input's work folder, which keeps each finished segment and gives back
+  // those an earlier run kept (resume), or null.
+  Scheduler(const MpiEnv& env, NextSegment source, RankWorker& local, Assembler& assembler,
+            int window, std::function<WorkFolder*(int)> work_of = nullptr);
   // Runs the job to the end. Throws the first failure of any thread or rank (after stopping
   // rank 0's threads); workers are told to stop only on success (the caller aborts otherwise).
   void run();
@@ -50,6 +58,7 @@ class Scheduler {
 
  private:
   struct InFlight {
+    int32_t input;
     int64_t index;
     std::vector<uint8_t> bytes;
     MPI_Request request = MPI_REQUEST_NULL;
@@ -66,9 +75,10 @@ class Scheduler {
 
   const MpiEnv& env_;
   NextSegment source_;
-  SegmentWorker& local_;
+  RankWorker& local_;
   Assembler& assembler_;
   const int window_;
+  std::function<WorkFolder*(int)> work_of_;
 
   std::mutex mu_;  // guards the fields below it
   std::condition_variable cv_;
@@ -81,6 +91,7 @@ class Scheduler {
   int local_busy_ = 0;  // segments given to the local worker and not yet delivered
 
   std::vector<std::deque<InFlight>> in_flight_;  // MPI thread only
+  std::vector<int32_t> input_sent_;              // per rank: the input of its last segment
   int64_t next_rank_hint_ = 0;
   SchedulerStats stats_;
 };

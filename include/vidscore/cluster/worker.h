@@ -25,6 +25,9 @@ class SegmentWorker {
                 Task& task, bool encode, int rank);
 
   SegmentResult process(const SegmentWork& work);
+  // Goes on from `earlier`'s running totals (stage seconds, segments done): the same rank's
+  // worker for the previous input.
+  void continue_from(const SegmentWorker& earlier);
 
  private:
   void load(const AVFrame& frame);  // converts the next frame of the batch for the task
@@ -38,15 +41,36 @@ class SegmentWorker {
   int batch_frames_;
   int rank_;
   int delay_ms_per_frame_ = 0;  // VIDSCORE_TEST_SLOW_RANK (tests of the scheduler)
+  int sigkill_after_segments_ = 0;  // VIDSCORE_TEST_SIGKILL (tests of resume)
+  int segments_done_ = 0;
   Chunk batch_;                       // pts (and RGB pixels, unless on the float path)
   bool float_path_ = false;           // YUV planes <-> the task's float tensors (Task::takes_yuv)
   std::vector<uint8_t> fallback_rgb_;  // float path: one frame swscale had to convert
   double decode_s_ = 0, convert_s_ = 0, encode_s_ = 0;
 };
 
+// One rank's worker for a whole job, which may have many inputs: the SegmentWorker of the input
+// at hand, made anew from the stream parameters that come with each input's first segment (a
+// rank gets its inputs in order, so one at a time), around the rank's task, loaded once.
+class RankWorker {
+ public:
+  RankWorker(const Config& config, Task& task, bool encode, int rank)
+      : config_(config), task_(task), encode_(encode), rank_(rank) {}
+  SegmentResult process(const SegmentWork& work);
+
+ private:
+  const Config& config_;
+  Task& task_;
+  bool encode_;
+  int rank_;
+  int32_t input_ = -1;
+  CodecParametersPtr par_;
+  std::unique_ptr<SegmentWorker> worker_;
+};
+
 // Every rank but 0: receives segments, processes them, sends results, until rank 0 says stop.
 // A failure is sent to rank 0 (which prints it and ends the job); returns the exit code.
-int worker_loop(SegmentWorker& worker);
+int worker_loop(RankWorker& worker);
 
 // Peak resident memory of this process, MiB.
 double peak_rss_mib();
