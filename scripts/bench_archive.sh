@@ -52,11 +52,13 @@ separate() {
       --output "$work/out_sep/$(basename "$f")" --threads 1 --progress off --no-resume
   done
 }
+export -f one_job separate
+export bin work
 ta=() tb=()
 for ((r = 0; r < rounds; r++)); do
   rm -rf "$work/out_sep"
-  tb+=("$(seconds separate)")
-  ta+=("$(seconds one_job)")
+  tb+=("$(seconds bash -c separate)")
+  ta+=("$(seconds bash -c one_job)")
   cp "$work/last.log" "$work/one_job.log"
 done
 job_s=$(median "${ta[@]}")

@@ -205,3 +205,33 @@ TEST_CASE("an archive job killed half way resumes where it stopped", "[mpi][arch
   }
   CHECK(run("find " + quote(out) + " -name '*.partial-*' -o -name '*.vidscore-work'").output.empty());
 }
+
+TEST_CASE("an input that a rank cannot do fails alone", "[mpi][archive]") {
+  TempDir dir;
+  const std::string root = dir.path("in");
+  run("mkdir -p " + quote(root));
+  // The model refuses frames 176 pixels wide: the ranks fail on b.mp4's segments only.
+  ffmpeg("-f lavfi -i testsrc2=size=160x120:rate=25:duration=2 -c:v libx264 -g 10 " +
+         quote(root + "/a.mp4"));
+  ffmpeg("-f lavfi -i testsrc2=size=176x144:rate=25:duration=2 -c:v libx264 -g 10 " +
+         quote(root + "/b.mp4"));
+  ffmpeg("-f lavfi -i testsrc2=size=160x120:rate=25:duration=2 -c:v libx264 -g 10 " +
+         quote(root + "/c.mp4"));
+  const std::string model = dir.path("picky.ts.pt");
+  save_scripted("def forward(self, x):\n"
+                "    assert x.shape[3] != 176, 'frames 176 wide are refused'\n    return x\n",
+                model);
+  const std::string out = dir.path("out");
+  auto r = run_vidscore_mpi(3, "--model " + quote(model) + " --input " + quote(root) +
+                                   " --output " + quote(out) +
+                                   " --segment-frames 10 --threads 1 --progress off");
+  INFO(r.output);
+  CHECK(r.exit_code == 4);
+  CHECK_THAT(r.output, Catch::Contains("/b.mp4: failed: ") &&
+                           Catch::Contains("frames 176 wide are refused"));
+  CHECK_THAT(r.output, Catch::Contains("done: 2 of 3 inputs written, 0 skipped, 1 failed"));
+  check_output(root + "/a.mp4", out + "/a.mp4", false);
+  check_output(root + "/c.mp4", out + "/c.mp4", false);
+  CHECK_FALSE(file_exists(out + "/b.mp4"));
+  CHECK(files_with_prefix(out, "b.mp4.partial").empty());
+}

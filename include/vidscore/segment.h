@@ -73,6 +73,9 @@ struct SegmentResult {
   // The rank's running totals when it sent this: seconds per stage and its peak RSS.
   double decode_s = 0, convert_s = 0, inference_s = 0, encode_s = 0;
   double peak_rss_mib = 0;
+  // Set when the rank could not do the segment (its message); nothing else is then filled in.
+  // The segment's input fails, not necessarily the job (archive jobs go on with other inputs).
+  std::string error;
   int frames() const { return static_cast<int>(frame_pts.size()); }
 };
 

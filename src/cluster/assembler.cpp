@@ -79,6 +79,17 @@ void Assembler::run() {
       finished_(input, totals);
       continue;
     }
+    if (!seg.error.empty()) {  // the input failed on a rank: nothing more is written for it
+      if (totals_.error.empty()) totals_.error = seg.error;
+      ++next_index_;
+      if (written_) written_();
+      continue;
+    }
+    if (!totals_.error.empty()) {  // after a failed segment: dropped
+      ++next_index_;
+      if (written_) written_();
+      continue;
+    }
     if (!sink_known_) {
       sink_ = sinks_(next_input_);
       sink_known_ = true;

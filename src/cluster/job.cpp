@@ -571,7 +571,11 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
   auto on_finished = [&](int id, InputTotals& totals) {
     InputJob& job = *jobs[id];
     job.totals = totals;
-    if (job.state == InputJob::State::kOpen) {
+    if (job.state == InputJob::State::kOpen && !totals.error.empty()) {
+      job.state = InputJob::State::kFailed;  // a rank could not do one of its segments
+      job.exit_code = 1;
+      job.failure = totals.error;
+    } else if (job.state == InputJob::State::kOpen) {
       try {
         finish_input(job, totals);
       } catch (const std::exception& e) {
@@ -630,6 +634,7 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
                                                 : kCreditsPerRank * env.size() + 2;
   Scheduler scheduler(env, next_segment, *rank.worker, assembler, window,
                       [&](int id) { return jobs[id]->work.get(); });
+  scheduler.end_job_on_segment_error(!archive);
   try {
     scheduler.run();
   } catch (...) {

@@ -113,6 +113,7 @@ std::vector<uint8_t> pack_result(const SegmentResult& res) {
   w.put(res.inference_s);
   w.put(res.encode_s);
   w.put(res.peak_rss_mib);
+  w.put_string(res.error);
   return std::move(w.bytes());
 }
 
@@ -135,6 +136,7 @@ SegmentResult unpack_result(const std::vector<uint8_t>& bytes) {
   res.inference_s = r.get<double>();
   res.encode_s = r.get<double>();
   res.peak_rss_mib = r.get<double>();
+  res.error = r.get_string();
   if (!r.done()) throw RuntimeError("malformed result message");
   return res;
 }

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "vidscore/cluster/protocol.h"
+#include "vidscore/error.h"
 #include "vidscore/timing.h"
 
 namespace vidscore {
@@ -91,15 +92,23 @@ void Scheduler::local_loop() {
       work = std::move(local_queue_.front());
       local_queue_.pop_front();
     }
-    SegmentResult res = local_.process(work);
-    if (WorkFolder* folder = work_of_ ? work_of_(res.input) : nullptr) folder->keep(res);
-    assembler_.deliver(std::move(res));
+    finished(local_.process(work));
     {
       std::lock_guard<std::mutex> lock(mu_);
       --local_busy_;
     }
     cv_.notify_all();
   }
+}
+
+void Scheduler::finished(SegmentResult res) {
+  if (!res.error.empty()) {
+    if (res.rank > 0) res.error = "rank " + std::to_string(res.rank) + ": " + res.error;
+    if (end_on_segment_error_) throw RuntimeError(res.error);
+  } else if (WorkFolder* folder = work_of_ ? work_of_(res.input) : nullptr) {
+    folder->keep(res);
+  }
+  assembler_.deliver(std::move(res));
 }
 
 void Scheduler::send_to(int rank, SegmentWork work) {
@@ -138,8 +147,7 @@ bool Scheduler::poll_results() {
   MPI_CHECK(MPI_Wait(&queue.front().request, MPI_STATUS_IGNORE));
   queue.pop_front();
   stats_.transfer_s += seconds_since(t0);
-  if (WorkFolder* folder = work_of_ ? work_of_(res.input) : nullptr) folder->keep(res);
-  assembler_.deliver(std::move(res));
+  finished(std::move(res));
   return true;
 }
 

@@ -165,20 +165,35 @@ void SegmentWorker::continue_from(const SegmentWorker& earlier) {
 }
 
 SegmentResult RankWorker::process(const SegmentWork& work) {
-  if (work.input != input_) {
-    VIDSCORE_ASSERT(work.setup);
-    ByteReader r(*work.setup);
-    VideoInfo info = unpack_video_info(r);
-    CodecParametersPtr par = unpack_codec_parameters(r);
-    auto next = std::make_unique<SegmentWorker>(config_, info, par.get(), task_, encode_, rank_);
-    if (worker_) next->continue_from(*worker_);
-    worker_ = std::move(next);
-    par_ = std::move(par);
-    input_ = work.input;
+  if (work.setup) {
+    setup_ = work.setup;
+    setup_input_ = work.input;
   }
-  SegmentResult res = worker_->process(work);
-  res.input = work.input;
-  return res;
+  try {
+    if (work.input != input_ || broken_) {
+      VIDSCORE_ASSERT(setup_ && setup_input_ == work.input);
+      ByteReader r(*setup_);
+      VideoInfo info = unpack_video_info(r);
+      CodecParametersPtr par = unpack_codec_parameters(r);
+      auto next = std::make_unique<SegmentWorker>(config_, info, par.get(), task_, encode_, rank_);
+      if (worker_) next->continue_from(*worker_);
+      worker_ = std::move(next);
+      par_ = std::move(par);
+      input_ = work.input;
+      broken_ = false;
+    }
+    SegmentResult res = worker_->process(work);
+    res.input = work.input;
+    return res;
+  } catch (const std::exception& e) {
+    broken_ = true;  // its decoder and encoder stopped mid-segment
+    SegmentResult res;
+    res.input = work.input;
+    res.index = work.index;
+    res.rank = rank_;
+    res.error = e.what();
+    return res;
+  }
 }
 
 int worker_loop(RankWorker& worker) {

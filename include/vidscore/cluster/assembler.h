@@ -38,6 +38,7 @@ struct InputTotals {
   int64_t frames = 0, segments = 0, reused = 0;
   int64_t invalid_packets = 0, repeated_pts = 0;
   std::vector<std::string> notes;  // from the ranks, each once
+  std::string error;               // the first segment a rank could not do: the input failed
 };
 
 class Assembler {

@@ -55,6 +55,9 @@ class Scheduler {
   // rank 0's threads); workers are told to stop only on success (the caller aborts otherwise).
   void run();
   const SchedulerStats& stats() const { return stats_; }
+  // Whether a segment a rank could not do ends the job (a single-video job, the default) or only
+  // fails its input (an archive job: the assembler hands the error on with the input's totals).
+  void end_job_on_segment_error(bool end) { end_on_segment_error_ = end; }
 
  private:
   struct InFlight {
@@ -69,6 +72,7 @@ class Scheduler {
   void dispatch_loop();
   bool poll_results();
   void send_to(int rank, SegmentWork work);
+  void finished(SegmentResult res);  // a result from any rank: keep it, pass it on
   void segment_written();
   void fail(std::exception_ptr e);
   void shutdown();
@@ -79,6 +83,7 @@ class Scheduler {
   Assembler& assembler_;
   const int window_;
   std::function<WorkFolder*(int)> work_of_;
+  bool end_on_segment_error_ = true;
 
   std::mutex mu_;  // guards the fields below it
   std::condition_variable cv_;

@@ -56,6 +56,8 @@ class RankWorker {
  public:
   RankWorker(const Config& config, Task& task, bool encode, int rank)
       : config_(config), task_(task), encode_(encode), rank_(rank) {}
+  // A failure while doing the segment (a decoder or the model refusing it) comes back as the
+  // result's error; the rank goes on with the next segment.
   SegmentResult process(const SegmentWork& work);
 
  private:
@@ -63,7 +65,10 @@ class RankWorker {
   Task& task_;
   bool encode_;
   int rank_;
-  int32_t input_ = -1;
+  int32_t input_ = -1;          // of worker_
+  bool broken_ = false;         // worker_ failed mid-segment: made anew for the next one
+  std::shared_ptr<const std::vector<uint8_t>> setup_;  // of the input of the last segment
+  int32_t setup_input_ = -1;
   CodecParametersPtr par_;
   std::unique_ptr<SegmentWorker> worker_;
 };
