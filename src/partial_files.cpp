@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -18,7 +19,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kSlots = 8;
+// An archive job holds the outputs of every input with segments in flight (at most
+// pipeline.window_segments + 1 inputs, two files each for detections with video). The paths are
+// in static storage for the signal handler; untouched slots cost no memory.
+constexpr int kSlots = 1024;
+std::mutex g_slots_mutex;  // create and release (the planner and assembler threads)
 constexpr size_t kPathBytes = 4096;
 char g_paths[kSlots][kPathBytes];
 int g_fds[kSlots];
@@ -65,6 +70,7 @@ std::string create_partial_file(const std::string& final_path) {
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     // Some network file systems do not lock; the signal handler still covers SIGTERM.
   }
+  std::lock_guard<std::mutex> lock(g_slots_mutex);
   for (int i = 0; i < kSlots; ++i) {
     if (g_used[i].load()) continue;
     std::memcpy(g_paths[i], path.c_str(), path.size() + 1);
@@ -74,15 +80,17 @@ std::string create_partial_file(const std::string& final_path) {
   }
   ::close(fd);
   ::unlink(path.c_str());
-  VIDSCORE_ASSERT(!"more than 8 partial files at once");
-  return path;
+  throw RuntimeError("more than " + std::to_string(kSlots) + " outputs open at once (" +
+                     final_path + "); lower pipeline.window_segments");
 }
 
 void release_partial_file(const std::string& partial_path) {
+  std::lock_guard<std::mutex> lock(g_slots_mutex);
   for (int i = 0; i < kSlots; ++i)
     if (g_used[i].load() && partial_path == g_paths[i]) {
+      const int fd = g_fds[i];  // before the slot can be taken again
       g_used[i].store(false);
-      ::close(g_fds[i]);
+      ::close(fd);
     }
 }
 

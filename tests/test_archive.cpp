@@ -155,6 +155,14 @@ TEST_CASE("archive job errors are caught before any work", "[archive]") {
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.output, Catch::Contains("is a file; with several inputs"));
   }
+  SECTION("an output folder where the inputs are") {
+    auto same = job("--input " + quote(root + "/x/clip.mp4") + " --output " + quote(root + "/x") +
+                    " --input " + quote(dir.path("elsewhere.mkv")));
+    INFO(same.output);
+    CHECK(same.exit_code == 1);
+    CHECK_THAT(same.output, Catch::Contains("clip.mp4: failed: output " + root +
+                                            "/x/clip.mp4 is the input file"));
+  }
   SECTION("a missing list") {
     auto r = job("--input @" + quote(dir.path("nothing.txt")) + " --output " + quote(dir.path("o")));
     INFO(r.output);

@@ -150,6 +150,17 @@ TEST_CASE("resume reuses segments on another number of ranks, and not after a ch
     CHECK_THAT(again.output, !Catch::Contains("resuming"));
     check_output(s.clip, out, true);
   }
+  SECTION("a rerun that fails before any work (a typo) leaves the kept segments to the next") {
+    die("");
+    auto typo = run_vidscore(s.args(out, "--preset slwo"));
+    INFO(typo.output);
+    CHECK(typo.exit_code == 2);
+    CHECK(kept_segments(s.work(out)) == 4);
+    auto again = run_vidscore(s.args(out));
+    INFO(again.output);
+    REQUIRE(again.exit_code == 0);
+    CHECK(reused_segments(again.output) == 4);
+  }
   SECTION("a changed model file starts afresh") {
     die("");
     save_scripted("def forward(self, x):\n    return x * 1.0\n", s.model);

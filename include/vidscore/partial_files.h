@@ -18,7 +18,8 @@ namespace vidscore {
 // "<final>.partial-<host>-<pid>": the name this process writes `final_path` under.
 std::string partial_path_for(const std::string& final_path);
 // Creates (empty) and locks the temporary file for `final_path`, registers it for the signal
-// handler and returns its path. At most 8 at once; throws RuntimeError when it cannot be created.
+// handler and returns its path. At most 1024 at once; throws RuntimeError when it cannot be
+// created. Thread-safe with release_partial_file.
 std::string create_partial_file(const std::string& final_path);
 // Forgets it and drops the lock: call after it was renamed into place or removed.
 void release_partial_file(const std::string& partial_path);

@@ -94,12 +94,20 @@ void Assembler::run() {
       sink_ = sinks_(next_input_);
       sink_known_ = true;
     }
-    if (sink_.muxer) sink_.muxer->write_segment(seg);
-    if (sink_.detections) {
-      VIDSCORE_ASSERT(static_cast<int>(seg.annotations.size()) == seg.frames());
-      for (int i = 0; i < seg.frames(); ++i)
-        sink_.detections->add_frame(totals_.frames + i, seg.frame_pts[i] * sink_.time_base_s,
-                                    seg.annotations[i]);
+    try {
+      if (sink_.muxer) sink_.muxer->write_segment(seg);
+      if (sink_.detections) {
+        VIDSCORE_ASSERT(static_cast<int>(seg.annotations.size()) == seg.frames());
+        for (int i = 0; i < seg.frames(); ++i)
+          sink_.detections->add_frame(totals_.frames + i, seg.frame_pts[i] * sink_.time_base_s,
+                                      seg.annotations[i]);
+      }
+    } catch (const std::exception& e) {
+      if (!write_errors_fail_input_) throw;
+      totals_.error = e.what();  // this input's later segments are dropped
+      ++next_index_;
+      if (written_) written_();
+      continue;
     }
     totals_.frames += seg.frames();
     ++totals_.segments;

@@ -8,6 +8,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+}
 
 #include "vidscore/cluster/protocol.h"
 #include "vidscore/error.h"
@@ -51,12 +56,21 @@ uint64_t hash_range(std::ifstream& in, uint64_t offset, uint64_t length, uint64_
   return h;
 }
 
-// Size, mtime and a hash of the file's first and last `end_bytes` (all of it when 0).
+// Size, mtime and a hash of the file's first and last `end_bytes` (all of it when 0). Hashes are
+// remembered by path, size and mtime: an archive job hashes its model once, not once per input.
 json file_identity(const std::string& path, const std::string& what, size_t end_bytes) {
   std::error_code ec;
   const uint64_t size = fs::file_size(path, ec);
   if (ec) throw RuntimeError("cannot read " + what + " " + path + ": " + ec.message());
   const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
+  static std::mutex cache_mutex;
+  static std::map<std::string, json> cache;
+  const std::string key = path + "\n" + std::to_string(size) + "\n" + std::to_string(mtime) +
+                          "\n" + std::to_string(end_bytes);
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw RuntimeError("cannot read " + what + " " + path + ": " + std::strerror(errno));
   uint64_t h = kFnvOffset;
@@ -66,7 +80,10 @@ json file_identity(const std::string& path, const std::string& what, size_t end_
     h = hash_range(in, 0, end_bytes, h);
     h = hash_range(in, size - end_bytes, end_bytes, h);
   }
-  return json{{"size", size}, {"mtime", static_cast<int64_t>(mtime)}, {"hash", hex(h)}};
+  json id{{"size", size}, {"mtime", static_cast<int64_t>(mtime)}, {"hash", hex(h)}};
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  cache[key] = id;
+  return id;
 }
 
 // The first setting (as "section.key") where two settings objects differ.
@@ -86,6 +103,7 @@ std::string first_difference(const json& a, const json& b, const std::string& pr
 std::string mismatch(const json& kept, const json& now) {
   if (!kept.is_object()) return "an unreadable manifest";
   if (kept.value("vidscore", json()) != now["vidscore"]) return "another vidscore version";
+  if (kept.value("libavcodec", json()) != now["libavcodec"]) return "another FFmpeg version";
   if (kept.value("input", json()) != now["input"]) return "a different input (size, date or content)";
   if (kept.value("model", json()) != now["model"]) return "a different model file";
   if (kept.value("class_names", json()) != now["class_names"]) return "a different class names file";
@@ -141,6 +159,7 @@ json result_identity(const Config& config, const std::string& input) {
   settings["detect"].erase("json");
   settings["detect"].erase("class_names");
   json id{{"vidscore", VIDSCORE_VERSION},
+          {"libavcodec", avcodec_version()},  // the encoders' build (x264 comes with it)
           {"input", file_identity(input, "input", kEndBytes)},
           {"model", file_identity(config.model_path, "model", 0)},
           {"settings", settings}};
@@ -168,6 +187,7 @@ std::string work_folder_for(const std::string& output, const std::string& work_d
 WorkFolder::WorkFolder(std::string path, json identity, std::vector<std::string>& notes)
     : path_(std::move(path)), identity_(std::move(identity)) {
   std::error_code ec;
+  created_here_ = !fs::exists(path_, ec);
   fs::create_directories(path_, ec);
   if (ec || !fs::is_directory(path_))
     throw RuntimeError("cannot create work folder " + path_ + ": " +
@@ -203,17 +223,25 @@ WorkFolder::WorkFolder(std::string path, json identity, std::vector<std::string>
   if (!why.empty() && segments > 0)
     notes.push_back("work folder " + path_ + " holds " + std::to_string(segments) +
                     " segments of a job with " + why + "; they are not reused, starting afresh");
-  for (int64_t index : on_disk_) fs::remove(segment_path(index), ec);
+  // Removed when this job keeps its first segment, not now: a run that fails before (a typo in
+  // an option) leaves them to the run after it.
+  stale_.assign(on_disk_.begin(), on_disk_.end());
   on_disk_.clear();
 }
 
-void WorkFolder::begin(const SegmentPlan& plan) {
+void WorkFolder::begin(const SegmentPlan& plan) { plan_ = plan; }
+
+void WorkFolder::commit() {
+  std::error_code ec;
+  for (int64_t index : stale_) fs::remove(segment_path(index), ec);
+  stale_.clear();
   json m{{"identity", identity_},
-         {"plan", {{"transport", transport_name(plan.transport)},
-                   {"segment_frames", plan.segment_frames}}}};
+         {"plan", {{"transport", transport_name(plan_.transport)},
+                   {"segment_frames", plan_.segment_frames}}}};
   const std::string text = m.dump(2) + "\n";
   write_file_atomically((fs::path(path_) / "manifest.json").string(),
                         std::vector<uint8_t>(text.begin(), text.end()));
+  committed_ = true;
 }
 
 std::string WorkFolder::segment_path(int64_t index) const {
@@ -272,15 +300,21 @@ void WorkFolder::keep(const SegmentResult& result) {
   const auto* hb = reinterpret_cast<const uint8_t*>(&h);
   bytes.insert(bytes.end(), hb, hb + sizeof(h));
   try {
-    write_file_atomically(segment_path(result.index), bytes);
     std::lock_guard<std::mutex> lock(mu_);
+    if (!committed_) commit();
+    write_file_atomically(segment_path(result.index), bytes);
     on_disk_.insert(result.index);
   } catch (const std::exception& e) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(mu_);  // taken again: the guard above ended with its scope
     write_failed_ = true;
     notes_.push_back(std::string("cannot keep finished segments for resuming (") + e.what() +
                      "); the job goes on, but a rerun after a failure would start afresh");
   }
+}
+
+bool WorkFolder::unused_and_new() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return created_here_ && on_disk_.empty() && stale_.empty();
 }
 
 int64_t WorkFolder::kept_on_disk() const {

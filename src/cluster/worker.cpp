@@ -164,6 +164,24 @@ void SegmentWorker::continue_from(const SegmentWorker& earlier) {
   segments_done_ = earlier.segments_done_;
 }
 
+void RankWorker::build() {
+  ByteReader r(*setup_);
+  VideoInfo info = unpack_video_info(r);
+  CodecParametersPtr par = unpack_codec_parameters(r);
+  auto next = std::make_unique<SegmentWorker>(config_, info, par.get(), task_, encode_, rank_);
+  if (worker_) next->continue_from(*worker_);
+  worker_ = std::move(next);
+  par_ = std::move(par);
+  input_ = setup_input_;
+  broken_ = false;
+}
+
+void RankWorker::prepare(int32_t input, std::shared_ptr<const std::vector<uint8_t>> setup) {
+  setup_ = std::move(setup);
+  setup_input_ = input;
+  build();
+}
+
 SegmentResult RankWorker::process(const SegmentWork& work) {
   if (work.setup) {
     setup_ = work.setup;
@@ -172,15 +190,7 @@ SegmentResult RankWorker::process(const SegmentWork& work) {
   try {
     if (work.input != input_ || broken_) {
       VIDSCORE_ASSERT(setup_ && setup_input_ == work.input);
-      ByteReader r(*setup_);
-      VideoInfo info = unpack_video_info(r);
-      CodecParametersPtr par = unpack_codec_parameters(r);
-      auto next = std::make_unique<SegmentWorker>(config_, info, par.get(), task_, encode_, rank_);
-      if (worker_) next->continue_from(*worker_);
-      worker_ = std::move(next);
-      par_ = std::move(par);
-      input_ = work.input;
-      broken_ = false;
+      build();
     }
     SegmentResult res = worker_->process(work);
     res.input = work.input;

@@ -50,6 +50,9 @@ class Assembler {
             std::function<void(int, InputTotals&)> finished);
   // Called on the assembler's thread after each segment is written. Set before run().
   void on_written(std::function<void()> fn) { written_ = std::move(fn); }
+  // Whether an error writing an input's output (its muxer, its copied audio) ends the job (the
+  // default: run() throws) or fails only that input (archive jobs: in its totals' error).
+  void fail_input_on_write_error(bool input_only) { write_errors_fail_input_ = input_only; }
 
   void deliver(SegmentResult result);                // any thread
   void input_planned(int input, int64_t segments);   // the input's segment count is known
@@ -67,6 +70,7 @@ class Assembler {
   std::function<InputSinks(int)> sinks_;
   std::function<void(int, InputTotals&)> finished_;
   std::function<void()> written_;
+  bool write_errors_fail_input_ = false;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -48,7 +48,8 @@ class WorkFolder {
 
   // The plan of the kept segments (when there are some to reuse).
   const std::optional<SegmentPlan>& previous_plan() const { return previous_plan_; }
-  // Records the plan this run uses (writes the manifest). Call once, before any store().
+  // Records the plan this run uses. Call once, before any keep(). The manifest is written, and
+  // the segments of a different job removed, when the first segment is kept.
   void begin(const SegmentPlan& plan);
 
   // A kept segment with this index, if any (read from disk). Any thread.
@@ -58,6 +59,8 @@ class WorkFolder {
   void keep(const SegmentResult& result);
 
   int64_t reused() const { return reused_; }
+  // Whether this run made the folder and has kept nothing in it yet: then a failed run removes it.
+  bool unused_and_new() const;
   int64_t kept_on_disk() const;  // segments in the folder now
   const std::string& path() const { return path_; }
   // Notes found while keeping (a full disk, ...).
@@ -67,10 +70,15 @@ class WorkFolder {
 
  private:
   std::string segment_path(int64_t index) const;
+  void commit();  // with mu_ held: the stale segments go, the manifest is written
 
   std::string path_;
   nlohmann::json identity_;
   std::optional<SegmentPlan> previous_plan_;
+  SegmentPlan plan_;
+  std::vector<int64_t> stale_;  // segments of a different job, removed at commit()
+  bool created_here_ = false;
+  bool committed_ = false;
   std::set<int64_t> on_disk_;  // guarded by mu_
   mutable std::mutex mu_;
   int64_t reused_ = 0;

@@ -59,8 +59,12 @@ class RankWorker {
   // A failure while doing the segment (a decoder or the model refusing it) comes back as the
   // result's error; the rank goes on with the next segment.
   SegmentResult process(const SegmentWork& work);
+  // Makes the worker for `input` now (the job's first input, during set-up, so that a rank that
+  // cannot decode or encode it fails before any work). Throws what SegmentWorker throws.
+  void prepare(int32_t input, std::shared_ptr<const std::vector<uint8_t>> setup);
 
  private:
+  void build();  // the SegmentWorker for setup_
   const Config& config_;
   Task& task_;
   bool encode_;
