@@ -40,13 +40,7 @@ trap 'rm -rf "$work"' EXIT
 hd=$shared/media/more/smpte.mp4
 hd_frames=$(ffprobe -v error -select_streams v:0 -show_entries stream=nb_frames -of csv=p=0 "$hd")
 
-seconds() {  # command...: wall seconds of the command (its output goes to $work/last.log)
-  /usr/bin/time -f "%e" -o "$work/time.txt" "$@" >"$work/last.log" 2>&1 ||
-    { cat "$work/last.log" >&2; return 1; }
-  cat "$work/time.txt"
-}
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-calc() { python3 -c "print(f'{$1:.${2:-2}f}')"; }
+source scripts/bench_lib.sh
 grab() { sed -n "s/$1/\1/p" "$work/last.log" | head -1; }
 
 # Runs A and B alternately, `rounds` times; sets A_MED, B_MED (seconds); keeps each one's last

@@ -19,13 +19,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$build/vidscore-make-filter" identity "$work/identity.ts.pt" >/dev/null
 
-seconds() {  # command...: wall seconds of the command (its output goes to $work/last.log)
-  /usr/bin/time -f "%e" -o "$work/time.txt" "$@" >"$work/last.log" 2>&1 ||
-    { cat "$work/last.log" >&2; return 1; }
-  cat "$work/time.txt"
-}
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-calc() { python3 -c "print(f'{$1:.${2:-2}f}')"; }
+source scripts/bench_lib.sh
 
 # 1. 40 clips.
 mkdir -p "$work/clips"
