@@ -32,8 +32,9 @@ std::vector<uint8_t> test_image(FrameSize s) {
   return img;
 }
 
-std::vector<uint8_t> round_trip(const std::vector<uint8_t>& rgb, FrameSize s, AVPixelFormat fmt,
-                                ColorTags tags) {
+// The RGB image as a tagged YUV frame of `fmt`, converted by swscale.
+FramePtr yuv_frame(const std::vector<uint8_t>& rgb, FrameSize s, AVPixelFormat fmt,
+                   ColorTags tags) {
   FramePtr yuv = make_frame();
   yuv->format = fmt;
   yuv->width = s.width;
@@ -42,6 +43,12 @@ std::vector<uint8_t> round_trip(const std::vector<uint8_t>& rgb, FrameSize s, AV
   FromRgbConverter(s, fmt, tags).convert(rgb.data(), *yuv);
   yuv->colorspace = tags.space;
   yuv->color_range = tags.range;
+  return yuv;
+}
+
+std::vector<uint8_t> round_trip(const std::vector<uint8_t>& rgb, FrameSize s, AVPixelFormat fmt,
+                                ColorTags tags) {
+  FramePtr yuv = yuv_frame(rgb, s, fmt, tags);
   std::vector<uint8_t> back(s.rgb_bytes());
   ToRgbConverter to(s);
   to.convert(*yuv, back.data());
@@ -280,19 +287,6 @@ TEST_CASE("segment planner: repeats, streams cut mid-GOP", "[unit][media][segmen
 
 // The float path (model/yuv_tensor): YUV planes straight to the model's float RGB and back.
 namespace {
-
-FramePtr yuv_frame(const std::vector<uint8_t>& rgb, FrameSize s, AVPixelFormat fmt,
-                   ColorTags tags) {
-  FramePtr yuv = make_frame();
-  yuv->format = fmt;
-  yuv->width = s.width;
-  yuv->height = s.height;
-  REQUIRE(av_frame_get_buffer(yuv.get(), 0) == 0);
-  FromRgbConverter(s, fmt, tags).convert(rgb.data(), *yuv);
-  yuv->colorspace = tags.space;
-  yuv->color_range = tags.range;
-  return yuv;
-}
 
 // Largest difference between two planes of `w` x `h` bytes.
 int plane_diff(const AVFrame& a, const AVFrame& b, int plane, int w, int h) {
