@@ -391,6 +391,7 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
 
   // The planner's source: the segments of every input in turn.
   size_t current = 0;
+  const Scheduler* scheduler_of_job = nullptr;
   auto next_segment = [&]() -> std::optional<SegmentWork> {
     while (current < jobs.size()) {
       InputJob& job = *jobs[current];
@@ -398,7 +399,9 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
       if (job.state == InputJob::State::kOpen) {
         std::optional<SegmentWork> w;
         try {
-          w = job.source->next();
+          // An input a rank already failed: the rest of it is not planned (its failure is
+          // reported when its planned segments are in).
+          if (!scheduler_of_job->input_failed(job.id)) w = job.source->next();
         } catch (const std::exception& e) {
           if (!archive) throw;
           job.state = InputJob::State::kFailed;
@@ -428,6 +431,7 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
   Scheduler scheduler(env, next_segment, *rank.worker, assembler, window,
                       [&](int id) { return jobs[id]->work.get(); });
   scheduler.end_job_on_segment_error(!archive);
+  scheduler_of_job = &scheduler;
   try {
     scheduler.run();
   } catch (...) {

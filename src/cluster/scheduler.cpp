@@ -105,6 +105,8 @@ void Scheduler::finished(SegmentResult res) {
   if (!res.error.empty()) {
     if (res.rank > 0) res.error = "rank " + std::to_string(res.rank) + ": " + res.error;
     if (end_on_segment_error_) throw RuntimeError(res.error);
+    std::lock_guard<std::mutex> lock(failed_mu_);
+    failed_inputs_.insert(res.input);
   } else if (WorkFolder* folder = work_of_ ? work_of_(res.input) : nullptr) {
     folder->keep(res);
   }

@@ -20,6 +20,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "vidscore/cluster/assembler.h"
@@ -58,6 +59,12 @@ class Scheduler {
   // Whether a segment a rank could not do ends the job (a single-video job, the default) or only
   // fails its input (an archive job: the assembler hands the error on with the input's totals).
   void end_job_on_segment_error(bool end) { end_on_segment_error_ = end; }
+  // Whether a rank failed a segment of `input` (then its other segments need not be planned).
+  // Any thread.
+  bool input_failed(int input) const {
+    std::lock_guard<std::mutex> lock(failed_mu_);
+    return failed_inputs_.count(input) > 0;
+  }
 
  private:
   struct InFlight {
@@ -84,6 +91,8 @@ class Scheduler {
   const int window_;
   std::function<WorkFolder*(int)> work_of_;
   bool end_on_segment_error_ = true;
+  mutable std::mutex failed_mu_;
+  std::set<int> failed_inputs_;
 
   std::mutex mu_;  // guards the fields below it
   std::condition_variable cv_;
