@@ -32,14 +32,20 @@ std::vector<uint8_t> test_image(FrameSize s) {
   return img;
 }
 
+// An empty frame of `fmt` and `s`, its buffers allocated.
+FramePtr blank_frame(AVPixelFormat fmt, FrameSize s) {
+  FramePtr f = make_frame();
+  f->format = fmt;
+  f->width = s.width;
+  f->height = s.height;
+  REQUIRE(av_frame_get_buffer(f.get(), 0) == 0);
+  return f;
+}
+
 // The RGB image as a tagged YUV frame of `fmt`, converted by swscale.
 FramePtr yuv_frame(const std::vector<uint8_t>& rgb, FrameSize s, AVPixelFormat fmt,
                    ColorTags tags) {
-  FramePtr yuv = make_frame();
-  yuv->format = fmt;
-  yuv->width = s.width;
-  yuv->height = s.height;
-  REQUIRE(av_frame_get_buffer(yuv.get(), 0) == 0);
+  FramePtr yuv = blank_frame(fmt, s);
   FromRgbConverter(s, fmt, tags).convert(rgb.data(), *yuv);
   yuv->colorspace = tags.space;
   yuv->color_range = tags.range;
@@ -77,11 +83,7 @@ TEST_CASE("RGB -> YUV uses the tagged matrix and range", "[unit][media]") {
   std::vector<uint8_t> rgb(s.rgb_bytes());
   for (size_t i = 0; i < rgb.size(); i += 3) rgb[i] = 192, rgb[i + 1] = 48, rgb[i + 2] = 32;
   auto luma = [&](ColorTags tags) {
-    FramePtr yuv = make_frame();
-    yuv->format = AV_PIX_FMT_YUV444P;
-    yuv->width = s.width;
-    yuv->height = s.height;
-    REQUIRE(av_frame_get_buffer(yuv.get(), 0) == 0);
+    FramePtr yuv = blank_frame(AV_PIX_FMT_YUV444P, s);
     FromRgbConverter(s, AV_PIX_FMT_YUV444P, tags).convert(rgb.data(), *yuv);
     return int(yuv->data[0][5 * yuv->linesize[0] + 5]);
   };
@@ -341,11 +343,7 @@ TEST_CASE("float path: 4:2:0 chroma is interpolated from the centre of its rows"
   // Full-range BT.601 grey with a step in Cb between chroma rows 3 and 4: luma rows 7 and 8
   // take 3/4 of their own chroma row and 1/4 of the other side's.
   FrameSize s{8, 16};
-  FramePtr yuv = make_frame();
-  yuv->format = AV_PIX_FMT_YUV420P;
-  yuv->width = s.width;
-  yuv->height = s.height;
-  REQUIRE(av_frame_get_buffer(yuv.get(), 0) == 0);
+  FramePtr yuv = blank_frame(AV_PIX_FMT_YUV420P, s);
   yuv->colorspace = AVCOL_SPC_BT470BG;
   yuv->color_range = AVCOL_RANGE_JPEG;
   for (int y = 0; y < s.height; ++y) std::memset(yuv->data[0] + y * yuv->linesize[0], 128, 8);
@@ -377,11 +375,7 @@ TEST_CASE("float path: float RGB -> YUV agrees with swscale's conversion", "[uni
                                       << av_color_range_name(range));
         ColorTags tags{space, range};
         FramePtr expected = yuv_frame(img, s, fmt, tags);
-        FramePtr got = make_frame();
-        got->format = fmt;
-        got->width = s.width;
-        got->height = s.height;
-        REQUIRE(av_frame_get_buffer(got.get(), 0) == 0);
+        FramePtr got = blank_frame(fmt, s);
         YuvImage picture = yuv_image_for(*got, tags);
         torch::Tensor rgb = torch::from_blob(img.data(), {s.height, s.width, 3}, torch::kUInt8)
                                 .permute({2, 0, 1})
@@ -402,11 +396,7 @@ TEST_CASE("float path: float RGB -> YUV agrees with swscale's conversion", "[uni
 
 TEST_CASE("float path: out-of-range model output is clamped", "[unit][media]") {
   FrameSize s{4, 2};
-  FramePtr yuv = make_frame();
-  yuv->format = AV_PIX_FMT_YUV444P;
-  yuv->width = s.width;
-  yuv->height = s.height;
-  REQUIRE(av_frame_get_buffer(yuv.get(), 0) == 0);
+  FramePtr yuv = blank_frame(AV_PIX_FMT_YUV444P, s);
   ColorTags tags{AVCOL_SPC_BT709, AVCOL_RANGE_MPEG};
   YuvImage picture = yuv_image_for(*yuv, tags);
   // Far below black and far above white: limited-range black (16) and white (235), neutral chroma.

@@ -43,6 +43,40 @@ void Assembler::stop() {
   cv_.notify_all();
 }
 
+void Assembler::write(SegmentResult& seg) {
+  if (!sink_known_) {
+    sink_ = sinks_(next_input_);
+    sink_known_ = true;
+  }
+  if (sink_.muxer) sink_.muxer->write_segment(seg);
+  if (sink_.detections) {
+    VIDSCORE_ASSERT(static_cast<int>(seg.annotations.size()) == seg.frames());
+    for (int i = 0; i < seg.frames(); ++i)
+      sink_.detections->add_frame(totals_.frames + i, seg.frame_pts[i] * sink_.time_base_s,
+                                  seg.annotations[i]);
+  }
+  totals_.frames += seg.frames();
+  ++totals_.segments;
+  totals_.invalid_packets += seg.invalid_packets;
+  totals_.repeated_pts += seg.repeated_pts;
+  for (auto& n : seg.notes)
+    if (notes_seen_.insert(std::to_string(next_input_) + n).second) totals_.notes.push_back(n);
+  frames_written_ += seg.frames();
+  if (seg.rank == kReusedRank) {  // read back from the work folder, not computed now
+    ++totals_.reused;
+  } else {
+    RankStats& r = ranks_.at(seg.rank);
+    r.frames += seg.frames();
+    ++r.segments;
+    r.decode_s = std::max(r.decode_s, seg.decode_s);
+    r.convert_s = std::max(r.convert_s, seg.convert_s);
+    r.inference_s = std::max(r.inference_s, seg.inference_s);
+    r.encode_s = std::max(r.encode_s, seg.encode_s);
+    r.peak_rss_mib = std::max(r.peak_rss_mib, seg.peak_rss_mib);
+  }
+  progress_.update(frames_written_);
+}
+
 bool Assembler::finish_next_input() {
   auto it = planned_.find(next_input_);
   return it != planned_.end() && next_index_ >= it->second;
@@ -79,56 +113,18 @@ void Assembler::run() {
       finished_(input, totals);
       continue;
     }
-    if (!seg.error.empty()) {  // the input failed on a rank: nothing more is written for it
+    // A failed input (a rank could not do a segment, or its output could not be written) has
+    // nothing more written; its later segments are dropped.
+    if (!seg.error.empty()) {
       if (totals_.error.empty()) totals_.error = seg.error;
-      ++next_index_;
-      if (written_) written_();
-      continue;
-    }
-    if (!totals_.error.empty()) {  // after a failed segment: dropped
-      ++next_index_;
-      if (written_) written_();
-      continue;
-    }
-    if (!sink_known_) {
-      sink_ = sinks_(next_input_);
-      sink_known_ = true;
-    }
-    try {
-      if (sink_.muxer) sink_.muxer->write_segment(seg);
-      if (sink_.detections) {
-        VIDSCORE_ASSERT(static_cast<int>(seg.annotations.size()) == seg.frames());
-        for (int i = 0; i < seg.frames(); ++i)
-          sink_.detections->add_frame(totals_.frames + i, seg.frame_pts[i] * sink_.time_base_s,
-                                      seg.annotations[i]);
+    } else if (totals_.error.empty()) {
+      try {
+        write(seg);
+      } catch (const std::exception& e) {
+        if (!write_errors_fail_input_) throw;
+        totals_.error = e.what();
       }
-    } catch (const std::exception& e) {
-      if (!write_errors_fail_input_) throw;
-      totals_.error = e.what();  // this input's later segments are dropped
-      ++next_index_;
-      if (written_) written_();
-      continue;
     }
-    totals_.frames += seg.frames();
-    ++totals_.segments;
-    totals_.invalid_packets += seg.invalid_packets;
-    totals_.repeated_pts += seg.repeated_pts;
-    for (auto& n : seg.notes)
-      if (notes_seen_.insert(std::to_string(next_input_) + n).second) totals_.notes.push_back(n);
-    frames_written_ += seg.frames();
-    if (seg.rank == kReusedRank) {  // read back from the work folder, not computed now
-      ++totals_.reused;
-    } else {
-      RankStats& r = ranks_.at(seg.rank);
-      r.frames += seg.frames();
-      ++r.segments;
-      r.decode_s = std::max(r.decode_s, seg.decode_s);
-      r.convert_s = std::max(r.convert_s, seg.convert_s);
-      r.inference_s = std::max(r.inference_s, seg.inference_s);
-      r.encode_s = std::max(r.encode_s, seg.encode_s);
-      r.peak_rss_mib = std::max(r.peak_rss_mib, seg.peak_rss_mib);
-    }
-    progress_.update(frames_written_);
     ++next_index_;
     if (written_) written_();
   }

@@ -284,7 +284,6 @@ std::optional<SegmentResult> WorkFolder::reuse(int64_t index) {
     return std::nullopt;
   }
   out->rank = kReusedRank;
-  ++reused_;
   return out;
 }
 

@@ -62,13 +62,12 @@ void StyleTask::run_batch(uint8_t* pixels, int frames, FrameSize size) {
   tensor_to_frames(y, pixels, size);
 }
 
-torch::Tensor& StyleTask::input_slot(int slot, FrameSize size) {
+torch::Tensor StyleTask::input_slot(int slot, FrameSize size) {
   VIDSCORE_ASSERT(slot >= 0 && slot < std::max(1, config_.batch_size));
   if (!loaded_.defined() || loaded_.size(2) != size.height || loaded_.size(3) != size.width)
     loaded_ = torch::empty({std::max(1, config_.batch_size), 3, size.height, size.width},
                            torch::kFloat);
-  slot_ = loaded_[slot];
-  return slot_;
+  return loaded_[slot];
 }
 
 void StyleTask::load_yuv(const YuvImage& picture, int slot) {

@@ -65,6 +65,8 @@ class Assembler {
 
  private:
   bool finish_next_input();  // with the lock held: whether the next input ended
+  // Writes the next segment to its input's outputs and counts it; throws what the outputs throw.
+  void write(SegmentResult& seg);
 
   Progress& progress_;
   std::function<InputSinks(int)> sinks_;

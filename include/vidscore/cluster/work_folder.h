@@ -58,7 +58,6 @@ class WorkFolder {
   // job goes on (it only loses the ability to resume).
   void keep(const SegmentResult& result);
 
-  int64_t reused() const { return reused_; }
   // Whether this run made the folder and has kept nothing in it yet: then a failed run removes it.
   bool unused_and_new() const;
   int64_t kept_on_disk() const;  // segments in the folder now
@@ -81,7 +80,6 @@ class WorkFolder {
   bool committed_ = false;
   std::set<int64_t> on_disk_;  // guarded by mu_
   mutable std::mutex mu_;
-  int64_t reused_ = 0;
   bool write_failed_ = false;
   std::vector<std::string> notes_;
 };

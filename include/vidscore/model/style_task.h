@@ -29,13 +29,12 @@ class StyleTask : public Task {
   // [B, 3, H, W] float RGB (0-255) -> the model's output as [B, 3, H, W] float RGB in the same
   // range, cropped (or resized) back to `size`; not clamped.
   torch::Tensor restyle(torch::Tensor x, FrameSize size);
-  torch::Tensor& input_slot(int slot, FrameSize size);
+  torch::Tensor input_slot(int slot, FrameSize size);  // a view of loaded_[slot]
 
   Config config_;
   Model model_;
   TaskTimings timings_;
   torch::Tensor loaded_;  // the float path's input batch, [batch_size, 3, H, W]
-  torch::Tensor slot_;    // a view of one picture of it
   torch::Tensor output_;  // the float path's last results
 };
 
