@@ -132,7 +132,7 @@ std::string resolve(const std::string& p, const std::string& base_dir) {
 Config config_from_json(const json& j, const std::string& origin, const std::string& base_dir) {
   Config c;
   ObjectReader root(j, "", origin);
-  root.str("task", c.task, {"style", "detect"});
+  root.str("task", c.task, {"style", "detect", "classify", "embed"});
 
   if (const json* m = root.object("model")) {
     ObjectReader r(*m, "/model", origin);
@@ -150,6 +150,18 @@ Config config_from_json(const json& j, const std::string& origin, const std::str
       std::string order = c.input.bgr ? "bgr" : "rgb";
       ri.str("channel_order", order, {"rgb", "bgr"});
       c.input.bgr = order == "bgr";
+      ri.str("resize", c.image.resize, {"center_crop", "stretch", "letterbox"});
+      if (const json* size = ri.take("size")) {
+        if (!size->is_array() || size->size() != 2 || !(*size)[0].is_number_integer() ||
+            !(*size)[1].is_number_integer() || (*size)[0].get<int>() < 1 ||
+            (*size)[1].get<int>() < 1 || (*size)[0].get<int>() > 16384 ||
+            (*size)[1].get<int>() > 16384)
+          ri.fail(ri.at("size"), "expected [width, height] in pixels (1-16384)");
+        c.image.width = (*size)[0].get<int>();
+        c.image.height = (*size)[1].get<int>();
+      }
+      ri.integer("shorter_side", c.image.shorter_side, 1, 16384);
+      ri.integer("pad_value", c.image.pad_value, 0, 255);
       ri.finish();
     }
     r.finish();
@@ -196,6 +208,20 @@ Config config_from_json(const json& j, const std::string& origin, const std::str
     t.json_path = resolve(t.json_path, base_dir);
     r.finish();
   }
+  if (const json* k = root.object("classify")) {
+    ObjectReader r(*k, "/classify", origin);
+    r.integer("top_k", c.classify.top_k, 1, 100000);
+    r.str("class_names", c.classify.class_names);
+    c.classify.class_names = resolve(c.classify.class_names, base_dir);
+    r.str("output", c.classify.output, {"probabilities", "logits"});
+    r.finish();
+  }
+  if (const json* e = root.object("embed")) {
+    ObjectReader r(*e, "/embed", origin);
+    r.str("dtype", c.embed.dtype, {"float32", "float16"});
+    r.boolean("normalize", c.embed.normalize);
+    r.finish();
+  }
   if (const json* e = root.object("encode")) {
     ObjectReader r(*e, "/encode", origin);
     r.str("codec", c.codec);
@@ -217,6 +243,7 @@ Config config_from_json(const json& j, const std::string& origin, const std::str
     r.boolean("resume", c.resume);
     r.str("work_dir", c.work_dir);
     r.str("output_extension", c.output_extension, {".mp4", ".mov", ".mkv"});
+    r.integer("segment_images", c.segment_images, 1, 100000);
     c.work_dir = resolve(c.work_dir, base_dir);
     r.finish();
   }
@@ -259,7 +286,11 @@ json config_to_json(const Config& c) {
          {{"scale", c.input.scale},
           {"mean", c.input.mean},
           {"std", c.input.std},
-          {"channel_order", c.input.bgr ? "bgr" : "rgb"}}}}},
+          {"channel_order", c.input.bgr ? "bgr" : "rgb"},
+          {"resize", c.image.resize},
+          {"size", {c.image.width, c.image.height}},
+          {"shorter_side", c.image.shorter_side},
+          {"pad_value", c.image.pad_value}}}}},
       {"style", {{"pad_multiple", c.pad_multiple}}},
       {"detect",
        {{"layout", c.detect.layout},
@@ -275,6 +306,11 @@ json config_to_json(const Config& c) {
         {"write_video", c.detect.write_video},
         {"mask_alpha", c.detect.mask_alpha},
         {"json", c.detect.json_path}}},
+      {"classify",
+       {{"top_k", c.classify.top_k},
+        {"class_names", c.classify.class_names},
+        {"output", c.classify.output}}},
+      {"embed", {{"dtype", c.embed.dtype}, {"normalize", c.embed.normalize}}},
       {"encode",
        {{"codec", c.codec},
         {"crf", c.crf},
@@ -289,7 +325,8 @@ json config_to_json(const Config& c) {
         {"window_segments", c.window_segments},
         {"resume", c.resume},
         {"work_dir", c.work_dir},
-        {"output_extension", c.output_extension}}},
+        {"output_extension", c.output_extension},
+        {"segment_images", c.segment_images}}},
       {"progress", {{"mode", c.progress}, {"interval_s", c.progress_interval_s}}},
   };
 }

@@ -56,21 +56,21 @@ void Progress::print(int64_t done, bool final) {
     int filled = total_ > 0 ? static_cast<int>(kWidth * std::min(1.0, double(done) / total)) : 0;
     std::string bar(filled, '#');
     bar.resize(kWidth, total_ > 0 ? '.' : ' ');
-    std::fprintf(stderr, "\r[%s] %s%lld/%s frames  %.1f fps  %s %s\033[K", bar.c_str(),
+    std::fprintf(stderr, "\r[%s] %s%lld/%s %s  %.1f %s  %s %s\033[K", bar.c_str(),
                  label_.c_str(),
                  static_cast<long long>(done),
-                 total_ > 0 ? std::to_string(total).c_str() : "?", fps,
+                 total_ > 0 ? std::to_string(total).c_str() : "?", unit_.c_str(), fps, rate_.c_str(),
                  final ? "elapsed" : "ETA", final ? format_duration(elapsed).c_str() : eta.c_str());
     if (final) std::fputc('\n', stderr);
   } else {
     if (total_ > 0)
-      std::fprintf(stderr, "vidscore: %lld/%lld frames (%.0f%%), %.1f fps, %s %s\n",
-                   static_cast<long long>(done), static_cast<long long>(total),
-                   100.0 * done / total, fps, final ? "elapsed" : "ETA",
+      std::fprintf(stderr, "vidscore: %lld/%lld %s (%.0f%%), %.1f %s, %s %s\n",
+                   static_cast<long long>(done), static_cast<long long>(total), unit_.c_str(),
+                   100.0 * done / total, fps, rate_.c_str(), final ? "elapsed" : "ETA",
                    final ? format_duration(elapsed).c_str() : eta.c_str());
     else
-      std::fprintf(stderr, "vidscore: %s%lld frames, %.1f fps, elapsed %s\n", label_.c_str(),
-                   static_cast<long long>(done), fps, format_duration(elapsed).c_str());
+      std::fprintf(stderr, "vidscore: %s%lld %s, %.1f %s, elapsed %s\n", label_.c_str(),
+                   static_cast<long long>(done), unit_.c_str(), fps, rate_.c_str(), format_duration(elapsed).c_str());
   }
   std::fflush(stderr);
 }

@@ -60,6 +60,13 @@ TEST_CASE("config defaults and values", "[unit][config]") {
   SECTION("the shipped config parses") {
     Config c = load_config(std::string(VIDSCORE_SOURCE_DIR) + "/configs/style_transfer.json");
     CHECK(c.task == "style");
+    Config k = load_config(std::string(VIDSCORE_SOURCE_DIR) + "/configs/classification.json");
+    CHECK(k.task == "classify");
+    CHECK(k.image.resize == "center_crop");
+    CHECK(k.image.shorter_side == 256);
+    Config e = load_config(std::string(VIDSCORE_SOURCE_DIR) + "/configs/embedding.json");
+    CHECK(e.task == "embed");
+    CHECK(e.embed.dtype == "float32");
   }
 }
 
@@ -72,8 +79,8 @@ TEST_CASE("config errors name the JSON path", "[unit][config]") {
         "config c.json: /model/bach_size: unknown key (known here: path, device, precision, "
         "batch_size, threads, input)");
   CHECK(error_of(json::parse(R"({"colour": 1})")) ==
-        "config c.json: /colour: unknown key (known here: task, model, style, detect, encode, "
-        "pipeline, progress)");
+        "config c.json: /colour: unknown key (known here: task, model, style, detect, classify, "
+        "embed, encode, pipeline, progress)");
   CHECK(error_of(json::parse(R"({"model": {"device": "gpu"}})")) ==
         "config c.json: /model/device: \"gpu\" is not one of \"auto\", \"cpu\", \"cuda\"");
   CHECK(error_of(json::parse(R"({"encode": {"crf": 60}})")) ==
@@ -86,7 +93,7 @@ TEST_CASE("config errors name the JSON path", "[unit][config]") {
         "config c.json: /model: expected an object, got a array");
   CHECK(error_of(json::parse(R"([1])")) == "config c.json: /: expected an object, got a array");
   CHECK(error_of(json::parse(R"({"task": "segment"})")) ==
-        "config c.json: /task: \"segment\" is not one of \"style\", \"detect\"");
+        "config c.json: /task: \"segment\" is not one of \"style\", \"detect\", \"classify\", \"embed\"");
   CHECK(error_of(json::parse(R"({"detect": {"layout": "ssd"}})")) ==
         "config c.json: /detect/layout: \"ssd\" is not one of \"torchvision\", \"yolov5\", "
         "\"yolov8\"");

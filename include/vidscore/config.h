@@ -18,6 +18,29 @@ struct ModelInput {
   bool bgr = false;                        // feed channels as B,G,R instead of R,G,B
 };
 
+// classify / embed: how a picture (an image of any size, or a video frame) becomes the model's
+// input size (model/image_transform.h). Defaults: torchvision's Resize(256) + CenterCrop(224).
+struct ImageInput {
+  std::string resize = "center_crop";  // "center_crop", "stretch", "letterbox"
+  int width = 224, height = 224;       // the model's input size
+  int shorter_side = 256;              // center_crop: the shorter side is scaled to this first
+  int pad_value = 0;                   // letterbox padding, 0-255
+};
+
+// Settings of the "classify" task.
+struct ClassifyConfig {
+  int top_k = 5;                          // classes kept per frame or image, best first
+  std::string class_names;                // file, line i = name of class i; "": ids only
+  std::string output = "probabilities";   // what the model outputs: "probabilities", or
+                                          // "logits" (softmax applied here)
+};
+
+// Settings of the "embed" task.
+struct EmbedConfig {
+  std::string dtype = "float32";  // rows of the .npy: "float32" or "float16"
+  bool normalize = false;         // L2-normalise each row
+};
+
 // Settings of the "detect" task.
 struct DetectConfig {
   std::string layout = "yolov5";  // model output: "torchvision", "yolov5", "yolov8"
@@ -37,7 +60,8 @@ struct DetectConfig {
 };
 
 struct Config {
-  std::string task = "style";  // "style" (frames in, frames out) or "detect" (boxes, masks)
+  std::string task = "style";  // "style" (frames in, frames out), "detect" (boxes, masks),
+                               // "classify" (top-k classes), "embed" (the model's output rows)
 
   // [model]
   std::string model_path;        // TorchScript file (torch.jit.script/trace output); required
@@ -46,12 +70,17 @@ struct Config {
   int batch_size = 4;            // frames per forward call
   int threads = 0;               // intra-op threads per rank; 0: cores of the node / ranks on it
   ModelInput input;              // how pixels become the model's input tensor
+  ImageInput image;              // classify / embed: resize, crop or pad to the input size
 
   // [style]
   int pad_multiple = 4;
 
   // [detect]
   DetectConfig detect;  // frames are reflect-padded to a multiple of this, then cropped back
+
+  // [classify], [embed]
+  ClassifyConfig classify;
+  EmbedConfig embed;
 
   // [encode]
   std::string codec = "libx264";   // video encoder
@@ -71,6 +100,7 @@ struct Config {
   bool resume = true;              // keep finished segments so a rerun after a failure resumes
   std::string work_dir;            // where they are kept; "": "<output>.vidscore-work" beside it
   std::string output_extension = ".mp4";  // archive jobs: the outputs' container
+  int segment_images = 32;         // image jobs: images per unit of work sent to a rank
 
   // [progress]
   std::string progress = "auto";  // "auto" (bar on a terminal, lines otherwise), "bar",

@@ -25,13 +25,21 @@ struct Chunk {
                           // straight to the size the task wants (Task::input_frame_size)
   std::vector<int64_t> pts;     // presentation timestamps, in the video stream's time base
   std::vector<uint8_t> pixels;  // count() frames, size.rgb_bytes() each
-  std::string annotations;      // task results beside the pixels (e.g. detections JSON)
+  std::vector<std::string> annotations;  // task results per frame (detections JSON, classes,
+                                         // an embedding's bytes), or empty
 
   int count() const { return static_cast<int>(pts.size()); }
   uint8_t* frame(int i) { return pixels.data() + static_cast<size_t>(i) * size.rgb_bytes(); }
   const uint8_t* frame(int i) const {
     return pixels.data() + static_cast<size_t>(i) * size.rgb_bytes();
   }
+};
+
+// One picture in packed RGB24 (an image of an image folder, as its rank decoded it).
+struct RgbImage {
+  FrameSize size;
+  std::vector<uint8_t> pixels;  // size.rgb_bytes()
+  std::string format;           // "jpeg", "png", ...: for messages
 };
 
 // A view of one 8-bit planar YUV picture (4:2:0, 4:2:2 or 4:4:4) with the colour matrix and

@@ -16,6 +16,11 @@ class Progress {
   void update(int64_t frames_done);
   // Shown before the frames ("videos 3/40"): archive jobs, whose total of frames is unknown.
   void set_label(const std::string& label);
+  // What is counted, and its rate: "frames", "fps" (the default); "images", "img/s".
+  void set_unit(const std::string& unit, const std::string& rate) {
+    unit_ = unit;
+    rate_ = rate;
+  }
   // Ends the bar's line.
   void finish(int64_t frames_done);
 
@@ -26,6 +31,7 @@ class Progress {
   double interval_s_;
   int64_t total_;
   std::string label_;
+  std::string unit_ = "frames", rate_ = "fps";
   std::chrono::steady_clock::time_point start_, last_print_;
   std::mutex mu_;
 };

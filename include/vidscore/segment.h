@@ -37,6 +37,12 @@ struct RawFrame {
   std::vector<uint8_t> data;
 };
 
+// One file of an image folder as it travels: its bytes, or why rank 0 could not read it.
+struct ImageFile {
+  std::vector<uint8_t> data;
+  std::string read_error;
+};
+
 enum class Transport : int32_t { kPackets = 0, kFrames = 1 };
 
 // What a rank is asked to do.
@@ -52,6 +58,10 @@ struct SegmentWork {
   int64_t end_pts = kEndOfStream;
   std::vector<PacketData> packets;  // packets transport, decode order
   std::vector<RawFrame> frames;     // frames transport, display order
+  // Image folders: the compressed files of a run of images (rank 0 reads, ranks decode);
+  // image_first is the job's index of the first.
+  std::vector<ImageFile> images;
+  int64_t image_first = 0;
 };
 
 // SegmentResult::rank of a segment read back from the work folder (resume), not computed now.
@@ -66,7 +76,11 @@ struct SegmentResult {
   std::vector<PacketData> packets;    // encoded, decode order, encoder time base (may be empty:
                                       // no video written)
   std::vector<uint8_t> extradata;     // the encoder's global header for this segment
-  std::vector<std::string> annotations;  // per frame (detections JSON), or empty
+  std::vector<std::string> annotations;  // per frame or image (detections or classes JSON, an
+                                         // embedding's bytes), or empty
+  std::vector<std::string> item_errors;  // image work: per image, why it could not be scored
+                                         // ("" when it was); frame_pts then holds the images'
+                                         // indices in the job
   std::vector<std::string> notes;     // what the rank found (size changes, ...)
   int64_t invalid_packets = 0;        // damaged input packets the decoder skipped
   int64_t repeated_pts = 0;           // frames moved one tick to keep pts increasing

@@ -38,11 +38,14 @@ void print_usage(const Config& d) {
   std::printf(
       "usage: vidscore [--config FILE] --input IN --output OUT [options]\n"
       "       vidscore ... --input DIR|@LIST|IN --input ... --output OUTDIR   (archive job)\n"
+      "       vidscore --task classify|embed --input PHOTOS/ --output RESULTS.jsonl|.npy\n"
+      "                                   (image job: folders or lists of images)\n"
       "       mpirun -np N vidscore ...   (one rank per GPU; every rank decodes, runs the model\n"
       "                                    and encodes segments; rank 0 demuxes and muxes)\n"
       "\n"
       "Applies a TorchScript model to every frame of IN and writes OUT (.mp4, .mov or .mkv)\n"
-      "with the same frames, timestamps and audio.\n"
+      "with the same frames, timestamps and audio; or its results: detections, classes\n"
+      "(.json per video, .jsonl for images) or embeddings (.npy + .index.jsonl).\n"
       "\n"
       "options (override the config file; defaults shown):\n"
       "  --config FILE        JSON config (see configs/); without it, the defaults below\n"
@@ -66,7 +69,9 @@ void print_usage(const Config& d) {
       "  --work-dir DIR       where finished segments are kept for resuming\n"
       "                       (pipeline.work_dir)         [beside OUTPUT: OUTPUT.vidscore-work]\n"
       "  --no-resume          keep nothing; a rerun starts afresh (pipeline.resume=false)\n"
-      "  --task T             style | detect (task)                     [%s]\n"
+      "  --task T             style | detect | classify | embed (task)  [%s]\n"
+      "  --class-names FILE   detect, classify: one class name per line\n"
+      "  --top-k N            classify: classes kept per frame or image (classify.top_k) [5]\n"
       "  --detections FILE    detect: JSON of detections  [OUTPUT with .json]\n"
       "  --no-video           detect: write only the JSON (detect.write_video=false)\n"
       "  --log-level L        FFmpeg's log: quiet | error | warning | info | debug [quiet]\n"
@@ -114,7 +119,7 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
       "--config", "--input",   "--output",       "--model",        "--device",  "--precision",
       "--batch-size", "--threads", "--crf", "--preset", "--transport", "--segment-frames",
       "--progress", "--work-dir", "--output-ext",
-      "--task", "--detections", "--log-level"};
+      "--task", "--detections", "--log-level", "--class-names", "--top-k"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     std::string value;
@@ -182,7 +187,12 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
     else if (flag == "--no-resume") j["pipeline"]["resume"] = false;
     else if (flag == "--work-dir") j["pipeline"]["work_dir"] = v;
     else if (flag == "--output-ext") j["pipeline"]["output_extension"] = v;
+    else if (flag == "--top-k") j["classify"]["top_k"] = parse_int(flag, v);
   }
+  // After --task, wherever it came: the class names of the task that runs.
+  for (const auto& [flag, v] : overrides)
+    if (flag == "--class-names")
+      j[j["task"] == "detect" ? "detect" : "classify"]["class_names"] = v;
   // Command-line paths are relative to the working directory: no base folder here.
   return config_from_json(j, "(command line)", "");
 }

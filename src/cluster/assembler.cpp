@@ -49,11 +49,20 @@ void Assembler::write(SegmentResult& seg) {
     sink_known_ = true;
   }
   if (sink_.muxer) sink_.muxer->write_segment(seg);
-  if (sink_.detections) {
+  if (sink_.results) {
     VIDSCORE_ASSERT(static_cast<int>(seg.annotations.size()) == seg.frames());
-    for (int i = 0; i < seg.frames(); ++i)
-      sink_.detections->add_frame(totals_.frames + i, seg.frame_pts[i] * sink_.time_base_s,
-                                  seg.annotations[i]);
+    const bool images = !seg.item_errors.empty();  // frame_pts: the images' indices
+    for (int i = 0; i < seg.frames(); ++i) {
+      if (images && !seg.item_errors[i].empty()) {
+        sink_.results->add_failed(seg.frame_pts[i], seg.item_errors[i]);
+        totals_.failed_items.emplace_back(seg.frame_pts[i], seg.item_errors[i]);
+      }
+      else if (images)
+        sink_.results->add(seg.frame_pts[i], 0, seg.annotations[i]);
+      else
+        sink_.results->add(totals_.frames + i, seg.frame_pts[i] * sink_.time_base_s,
+                           seg.annotations[i]);
+    }
   }
   totals_.frames += seg.frames();
   ++totals_.segments;

@@ -9,6 +9,7 @@
 #include "vidscore/media/segment_encoder.h"
 #include "vidscore/media/stream_params.h"
 #include "vidscore/partial_files.h"
+#include "vidscore/render/npy_writer.h"
 
 namespace vidscore {
 
@@ -27,16 +28,31 @@ void check_output_path(const std::string& input, const std::string& output) {
     throw UsageError("output " + output + " is an existing folder; give a file name");
 }
 
-// The detections JSON: the configured file, else the output itself when it is a .json (JSON
-// only), else the output's name with .json.
-std::string detections_path(const Config& config, const std::string& output) {
+std::string results_path(const Config& config, const std::string& output) {
+  if (config.task == "style") return "";
+  if (config.task != "detect") return output;
   if (!config.detect.json_path.empty()) return config.detect.json_path;
   fs::path p(output);
   if (p.extension() == ".json") return output;
   return p.replace_extension(".json").string();
 }
 
-bool writes_video(const Config& config) { return config.task != "detect" || config.detect.write_video; }
+bool writes_video(const Config& config) {
+  return config.task == "style" || (config.task == "detect" && config.detect.write_video);
+}
+
+const char* results_extension(const Config& config) {
+  return config.task == "embed" ? ".npy" : config.task == "style" ? "" : ".json";
+}
+
+std::vector<std::string> result_files(const Config& config, const std::string& output) {
+  std::vector<std::string> files;
+  if (writes_video(config)) files.push_back(output);
+  const std::string results = results_path(config, output);
+  if (!results.empty()) files.push_back(results);
+  if (config.task == "embed") files.push_back(npy_index_path(results));
+  return files;
+}
 
 namespace {
 
@@ -61,11 +77,13 @@ std::vector<std::string> check_paths(const Config& config, const std::string& in
   if (video && fs::path(output).extension() == ".json")
     throw UsageError("output " + output + " is a .json name but a video is written; set "
                      "detect.write_video to false (--no-video) for detections only");
-  std::vector<std::string> outputs;
-  if (video) outputs.push_back(output);
-  if (config.task == "detect") outputs.push_back(detections_path(config, output));
+  if (!video && config.task != "detect" &&
+      fs::path(output).extension() != results_extension(config))
+    throw UsageError("output " + output + ": " + config.task + " writes " +
+                     (config.task == "embed" ? "a NumPy file" : "JSON") + "; give a name ending in " +
+                     results_extension(config));
   std::vector<std::string> notes;
-  for (const auto& out : outputs) {
+  for (const auto& out : result_files(config, output)) {
     check_output_path(input, out);
     for (const auto& left : remove_stale_partial_files(out))
       notes.push_back("removed " + left + ", left by an earlier run that was killed");
@@ -73,10 +91,11 @@ std::vector<std::string> check_paths(const Config& config, const std::string& in
   return notes;
 }
 
-std::unique_ptr<DetectionsWriter> open_detections(const Config& config, const std::string& input,
-                                                  const std::string& output,
-                                                  const VideoInfo& info) {
-  DetectionsHeader h;
+std::unique_ptr<ResultsWriter> open_results(const Config& config, const std::string& input,
+                                            const std::string& output, const VideoInfo& info) {
+  if (config.task == "embed")
+    return std::make_unique<NpyWriter>(results_path(config, output), config.embed.dtype, input);
+  JsonResultsHeader h;
   h.input_path = input;
   h.width = info.size.width;
   h.height = info.size.height;
@@ -84,9 +103,12 @@ std::unique_ptr<DetectionsWriter> open_detections(const Config& config, const st
   h.time_base = std::to_string(info.time_base.num) + "/" + std::to_string(info.time_base.den);
   h.duration_s = info.duration_s;
   h.model_path = config.model_path;
-  h.layout = config.detect.layout;
-  if (!config.detect.class_names.empty()) h.class_names = load_class_names(config.detect.class_names);
-  return std::make_unique<DetectionsWriter>(detections_path(config, output), h);
+  const bool detect = config.task == "detect";
+  h.layout = detect ? config.detect.layout : "";
+  h.key = detect ? "detections" : "classes";
+  const std::string& names = detect ? config.detect.class_names : config.classify.class_names;
+  if (!names.empty()) h.class_names = load_class_names(names);
+  return std::make_unique<JsonResultsWriter>(results_path(config, output), h);
 }
 
 }  // namespace
@@ -102,7 +124,7 @@ void open_input(const Config& config, int ranks, InputJob& job) {
   std::error_code ec;
   if (config.resume && fs::is_regular_file(config.model_path, ec)) {
     const std::string folder = work_folder_for(
-        writes_video(config) ? job.output : detections_path(config, job.output), config.work_dir);
+        writes_video(config) ? job.output : results_path(config, job.output), config.work_dir);
     try {
       job.work = std::make_unique<WorkFolder>(folder, result_identity(config, job.input),
                                               job.open_notes);
@@ -137,7 +159,7 @@ void open_input(const Config& config, int ranks, InputJob& job) {
     for (const auto& n : job.muxer->notes()) job.open_notes.push_back(n);
     job.muxer_notes_said = job.muxer->notes().size();
   }
-  if (config.task == "detect") job.detections = open_detections(config, job.input, job.output, job.info);
+  if (config.task != "style") job.results = open_results(config, job.input, job.output, job.info);
   ByteWriter w;
   pack_video_info(w, job.info);
   pack_codec_parameters(w, job.source->codec_parameters());
@@ -151,11 +173,11 @@ void finish_input(InputJob& job, InputTotals& totals) {
     throw RuntimeError(job.input + ": video stream " + std::to_string(job.info.stream_index) +
                        " has no decodable frames; nothing written");
   if (job.muxer) job.muxer->finish();
-  if (job.detections) job.detections->finish();
+  if (job.results) job.results->finish();
   if (job.work) job.work->remove();  // the output is complete
   job.written = job.muxer ? job.output : "";
-  if (job.detections)
-    job.written += (job.written.empty() ? "" : " + ") + job.detections->path();
+  if (job.results)
+    job.written += (job.written.empty() ? "" : " + ") + job.results->path();
   std::vector<std::string>& notes = job.end_notes;
   if (job.muxer) {  // found while copying (timestamp resets in the audio)
     auto later = job.muxer->notes();
@@ -206,7 +228,7 @@ std::vector<std::unique_ptr<InputJob>> plan_inputs(const Config& config, const J
   if (inputs.empty()) throw UsageError("no input videos found in " + paths.inputs[0]);
   fs::create_directories(paths.output, ec);
   if (ec) throw RuntimeError("cannot create output folder " + paths.output + ": " + ec.message());
-  const std::string ext = writes_video(config) ? config.output_extension : ".json";
+  const std::string ext = writes_video(config) ? config.output_extension : results_extension(config);
   for (size_t i = 0; i < inputs.size(); ++i) {
     auto j = std::make_unique<InputJob>();
     j->id = static_cast<int>(i);
@@ -221,8 +243,8 @@ std::vector<std::unique_ptr<InputJob>> plan_inputs(const Config& config, const J
 // Whether every output of an archive input exists already (a finished input: skipped).
 bool outputs_exist(const Config& config, const InputJob& job) {
   std::error_code ec;
-  if (writes_video(config) && !fs::exists(job.output, ec)) return false;
-  if (config.task == "detect" && !fs::exists(detections_path(config, job.output), ec)) return false;
+  for (const auto& f : result_files(config, job.output))
+    if (!fs::exists(f, ec)) return false;
   return true;
 }
 

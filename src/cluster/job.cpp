@@ -12,6 +12,8 @@
 #include "vidscore/bytes.h"
 #include "vidscore/cluster/assembler.h"
 #include "vidscore/cluster/input_job.h"
+#include "vidscore/cluster/image_job.h"
+#include "vidscore/cluster/job_steps.h"
 #include "vidscore/cluster/scheduler.h"
 #include "vidscore/cluster/work_folder.h"
 #include "vidscore/cluster/worker.h"
@@ -22,163 +24,13 @@
 #include "vidscore/model/task.h"
 #include "vidscore/partial_files.h"
 #include "vidscore/progress.h"
-#include "vidscore/render/detections_writer.h"
+#include "vidscore/render/results_writer.h"
 #include "vidscore/timing.h"
 
 namespace vidscore {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr int kMessageBytes = 1024;
-
-// Whether a step succeeded on a rank, and if not, the exit code and message.
-struct Status {
-  int32_t code = 0;  // 0 ok, else the exit code
-  char message[kMessageBytes] = {0};
-
-  void set_error(int c, const std::string& text) {
-    code = c;
-    std::snprintf(message, sizeof(message), "%s", text.c_str());
-  }
-};
-
-void print_error(const std::string& text) {
-  std::fprintf(stderr, "vidscore: error: %s\n", text.c_str());
-  std::fflush(stderr);
-}
-
-void print_note(const std::string& text) {
-  std::fprintf(stderr, "vidscore: note: %s\n", text.c_str());
-}
-
-template <typename Fn>
-void capture_error(Status& st, Fn&& fn) {
-  try {
-    fn();
-  } catch (const UsageError& e) {
-    st.set_error(2, e.what());
-  } catch (const std::exception& e) {
-    st.set_error(1, e.what());
-  }
-}
-
-// Every rank learns whether any rank failed; rank 0 prints the first failure. Returns the
-// exit code all ranks use (0: go on).
-int agree(const Status& mine, const MpiEnv& env) {
-  std::vector<Status> all(env.rank() == 0 ? env.size() : 0);
-  MPI_CHECK(MPI_Gather(&mine, sizeof(Status), MPI_BYTE, all.data(), sizeof(Status), MPI_BYTE, 0,
-                       MPI_COMM_WORLD));
-  int32_t code = 0;
-  if (env.rank() == 0) {
-    for (int r = 0; r < env.size() && code == 0; ++r) {
-      if (all[r].code == 0) continue;
-      code = all[r].code;
-      print_error((env.size() > 1 && r > 0 ? "rank " + std::to_string(r) + ": " : "") +
-                  all[r].message);
-    }
-  }
-  MPI_CHECK(MPI_Bcast(&code, 1, MPI_INT32_T, 0, MPI_COMM_WORLD));
-  return code;
-}
-
-void broadcast_bytes(std::vector<uint8_t>& bytes) {
-  uint64_t n = bytes.size();
-  MPI_CHECK(MPI_Bcast(&n, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD));
-  bytes.resize(n);
-  MPI_CHECK(MPI_Bcast(bytes.data(), static_cast<int>(n), MPI_BYTE, 0, MPI_COMM_WORLD));
-}
-
-// Loads the model and this rank's worker; gathers "host device" of every rank to rank 0.
-struct RankSetup {
-  std::unique_ptr<Task> task;
-  std::unique_ptr<RankWorker> worker;
-  std::vector<std::string> places;  // rank 0: per rank
-};
-
-// `first`: the job's first input and its stream parameters: the model warms up at its frame
-// size, and every rank makes its decoder and encoder now, so that set-up failures of any rank
-// are agreed before the work starts.
-int set_up_rank(const Config& config, int32_t first,
-                const std::shared_ptr<const std::vector<uint8_t>>& setup, const MpiEnv& env,
-                RankSetup& out) {
-  Status mine;
-  auto load = [&] {
-    capture_error(mine, [&] {
-      ByteReader r(*setup);
-      const FrameSize frame = unpack_video_info(r).size;
-      out.task = make_task(config, frame, env.local_rank(), env.local_size());
-      out.worker = std::make_unique<RankWorker>(config, *out.task, writes_video(config),
-                                                env.rank());
-      out.worker->prepare(first, setup);
-    });
-  };
-  if (env.rank() == 0) {
-    // Rank 0 runs its model on a worker thread, not this one. The warm-up in make_task would
-    // leave this thread an OpenMP team of its own, whose idle threads then compete for the cores
-    // with the worker's team (the forward pass ran 2x slower): warm up on a thread that ends.
-    std::thread(load).join();
-  } else {
-    load();
-  }
-  char where[128] = {0};
-  std::snprintf(where, sizeof(where), "%s %s", env.host().c_str(),
-                out.task ? out.task->device_name().c_str() : "-");
-  std::vector<char> all(env.rank() == 0 ? env.size() * 128 : 0, 0);
-  MPI_CHECK(MPI_Gather(where, 128, MPI_CHAR, all.data(), 128, MPI_CHAR, 0, MPI_COMM_WORLD));
-  for (int r = 0; env.rank() == 0 && r < env.size(); ++r) out.places.emplace_back(&all[r * 128]);
-  return agree(mine, env);
-}
-
-double cpu_seconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 + usage.ru_stime.tv_sec +
-         usage.ru_stime.tv_usec / 1e6;
-}
-
-// The lines after "done": per rank, per stage, rank 0's cost, memory.
-void print_rank_summary(double cpu0_s, int64_t frames, const Assembler& assembler,
-                        const SchedulerStats& sched, const WriterStats* ws, bool packets) {
-  const auto& ranks = assembler.ranks();
-  std::string per_rank, memory;
-  RankStats sum;
-  for (size_t r = 0; r < ranks.size(); ++r) {
-    const RankStats& s = ranks[r];
-    char buf[160];
-    std::snprintf(buf, sizeof(buf), "%s%zu: %lld (%lld segments)", r ? ", " : "", r,
-                  static_cast<long long>(s.frames), static_cast<long long>(s.segments));
-    per_rank += buf;
-    std::snprintf(buf, sizeof(buf), "%s%zu: %.0f MiB", r ? ", " : "", r, s.peak_rss_mib);
-    memory += buf;
-    sum.decode_s += s.decode_s;
-    sum.convert_s += s.convert_s;
-    sum.inference_s += s.inference_s;
-    sum.encode_s += s.encode_s;
-  }
-  std::fprintf(stderr, "vidscore: frames per rank: %s\n", per_rank.c_str());
-  std::fprintf(stderr,
-               "vidscore: stage seconds (all ranks): %s %.2f, decode %.2f, convert %.2f, "
-               "inference %.2f, encode %.2f; rank 0: transfer %.2f, mux %.2f\n",
-               packets ? "demux" : "demux+decode (rank 0)", sched.plan_s, sum.decode_s,
-               sum.convert_s, sum.inference_s, sum.encode_s, sched.transfer_s,
-               ws ? ws->mux_s : 0.0);
-  const double per_frame = frames > 0 ? 1.0 / frames : 0.0;
-  std::fprintf(stderr,
-               "vidscore: rank 0: %.4f CPU s per frame; MPI %.0f bytes per frame (%lld sent, "
-               "%lld received)\n",
-               cpu0_s * per_frame, (sched.bytes_sent + sched.bytes_received) * per_frame,
-               static_cast<long long>(sched.bytes_sent),
-               static_cast<long long>(sched.bytes_received));
-  if (ws) {
-    if (ws->copied.audio_end_s > 0)
-      std::fprintf(stderr, "vidscore: durations: video %.3f s, audio %.3f s, difference %+.3f s\n",
-                   ws->video_end_s, ws->copied.audio_end_s, ws->copied.audio_end_s - ws->video_end_s);
-    else
-      std::fprintf(stderr, "vidscore: durations: video %.3f s, no audio\n", ws->video_end_s);
-  }
-  std::fprintf(stderr, "vidscore: peak RSS per rank: %s; peak segments held %d\n", memory.c_str(),
-               sched.peak_alive);
-}
 
 std::string reused_text(int64_t reused) {
   return reused > 0 ? " (" + std::to_string(reused) + " reused from an earlier run)" : "";
@@ -190,6 +42,14 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
   const bool archive = is_archive_job(paths.inputs);
   Status status;
   std::vector<std::string> job_notes;
+  if (config.task == "classify" || config.task == "embed") {
+    // Images among the inputs make an image job (image_job.h).
+    std::vector<JobInput> inputs;
+    capture_error(status, [&] { inputs = expand_inputs(paths.inputs, job_notes, true); });
+    if (status.code == 0 && is_image_job(config, inputs))
+      return run_image_job_rank0(config, paths, env, inputs, job_notes);
+    job_notes.clear();
+  }
   std::vector<std::unique_ptr<InputJob>> jobs;
   capture_error(status, [&] { jobs = plan_inputs(config, paths, archive, job_notes); });
 
@@ -219,7 +79,7 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
       job.failure = st.message;
       job.source.reset();
       job.muxer.reset();
-      job.detections.reset();
+      job.results.reset();
     }
   };
   // The first input that opens sets the model's warm-up size.
@@ -358,7 +218,7 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
 
   auto sinks = [&](int id) {
     InputJob& job = *jobs[id];
-    return InputSinks{job.muxer.get(), job.detections.get(), av_q2d(job.info.time_base)};
+    return InputSinks{job.muxer.get(), job.results.get(), av_q2d(job.info.time_base)};
   };
   auto on_finished = [&](int id, InputTotals& totals) {
     InputJob& job = *jobs[id];
@@ -381,7 +241,7 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
       report(job);
       // Closed now: an archive job keeps only the inputs in flight open.
       job.muxer.reset();  // unfinished: its partial file goes
-      job.detections.reset();
+      job.results.reset();
       job.work.reset();
       job.setup.reset();
     }
@@ -496,7 +356,7 @@ int run_worker(const Config& config, const MpiEnv& env) {
   int32_t first_id = 0;
   MPI_CHECK(MPI_Bcast(&first_id, 1, MPI_INT32_T, 0, MPI_COMM_WORLD));
   std::vector<uint8_t> first_setup;
-  broadcast_bytes(first_setup);
+  broadcast_bytes(first_setup);  // empty for an image job (first_id kImageJob)
   RankSetup rank;
   if (int code = set_up_rank(config, first_id,
                              std::make_shared<const std::vector<uint8_t>>(std::move(first_setup)),

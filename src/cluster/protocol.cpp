@@ -67,6 +67,12 @@ std::vector<uint8_t> pack_work(const SegmentWork& work, bool with_setup) {
     w.put(f.top_field_first);
     w.put_bytes(f.data);
   }
+  w.put<uint64_t>(work.images.size());
+  for (const auto& im : work.images) {
+    w.put_bytes(im.data);
+    w.put_string(im.read_error);
+  }
+  w.put(work.image_first);
   return std::move(w.bytes());
 }
 
@@ -91,6 +97,12 @@ SegmentWork unpack_work(const std::vector<uint8_t>& bytes) {
     f.top_field_first = r.get<bool>();
     f.data = r.get_bytes();
   }
+  work.images.resize(r.get<uint64_t>());
+  for (auto& im : work.images) {
+    im.data = r.get_bytes();
+    im.read_error = r.get_string();
+  }
+  work.image_first = r.get<int64_t>();
   if (!r.done()) throw RuntimeError("malformed segment message");
   return work;
 }
@@ -105,6 +117,7 @@ std::vector<uint8_t> pack_result(const SegmentResult& res) {
   put_packets(w, res.packets);
   w.put_bytes(res.extradata);
   put_strings(w, res.annotations);
+  put_strings(w, res.item_errors);
   put_strings(w, res.notes);
   w.put(res.invalid_packets);
   w.put(res.repeated_pts);
@@ -128,6 +141,7 @@ SegmentResult unpack_result(const std::vector<uint8_t>& bytes) {
   res.packets = get_packets(r);
   res.extradata = r.get_bytes();
   res.annotations = get_strings(r);
+  res.item_errors = get_strings(r);
   res.notes = get_strings(r);
   res.invalid_packets = r.get<int64_t>();
   res.repeated_pts = r.get<int64_t>();

@@ -12,7 +12,6 @@
 #include "vidscore/bytes.h"
 #include "vidscore/cluster/protocol.h"
 #include "vidscore/media/stream_params.h"
-#include "vidscore/render/detections_writer.h"
 #include "vidscore/timing.h"
 
 namespace vidscore {
@@ -106,9 +105,8 @@ void SegmentWorker::run_batch(SegmentResult& out) {
     batch_.annotations.clear();
     task_.process(batch_);
     if (!batch_.annotations.empty()) {
-      std::vector<std::string> frames = split_frame_annotations(batch_.annotations);
-      VIDSCORE_ASSERT(static_cast<int>(frames.size()) == batch_.count());
-      for (auto& f : frames) out.annotations.push_back(std::move(f));
+      VIDSCORE_ASSERT(static_cast<int>(batch_.annotations.size()) == batch_.count());
+      for (auto& f : batch_.annotations) out.annotations.push_back(std::move(f));
     }
     auto t0 = Clock::now();
     if (encoder_)
@@ -188,6 +186,7 @@ SegmentResult RankWorker::process(const SegmentWork& work) {
     setup_input_ = work.input;
   }
   try {
+    if (!work.images.empty()) return images_.process(work);
     if (work.input != input_ || broken_) {
       VIDSCORE_ASSERT(setup_ && setup_input_ == work.input);
       build();

@@ -44,25 +44,46 @@ bool has_video_extension(const fs::path& p) {
   return kVideo.count(ext) > 0;
 }
 
-// What FFmpeg's probe recognises in the file's first 64 KiB says it is video, or its name does.
-bool looks_like_video(const fs::path& path) {
-  if (has_video_extension(path)) return true;
+bool has_image_extension(const fs::path& p) {
+  static const std::set<std::string> kImage = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp",
+                                               ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm",
+                                               ".pnm", ".tga", ".qoi", ".jp2", ".j2k", ".dpx",
+                                               ".exr", ".sgi", ".pcx", ".xbm", ".xwd"};
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return kImage.count(ext) > 0;
+}
+
+bool is_image_format(const std::string& name) {
+  return name == "image2" || (name.size() > 5 && name.compare(name.size() - 5, 5, "_pipe") == 0);
+}
+
+enum class Kind { kVideo, kImage, kOther };
+
+// What FFmpeg's probe recognises in the file's first 64 KiB says whether it is video or an
+// image, or its name does (so a damaged file is still reported rather than skipped).
+Kind kind_of(const fs::path& path) {
+  if (has_video_extension(path)) return Kind::kVideo;
+  if (has_image_extension(path)) return Kind::kImage;
   std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
+  if (!in) return Kind::kOther;
   std::vector<uint8_t> buf(64 * 1024 + AVPROBE_PADDING_SIZE, 0);
   in.read(reinterpret_cast<char*>(buf.data()), 64 * 1024);
   const int got = static_cast<int>(in.gcount());
-  if (got <= 0) return false;
+  if (got <= 0) return Kind::kOther;
   AVProbeData pd{};
   pd.filename = "";  // by content only: the extension was looked at above
   pd.buf = buf.data();
   pd.buf_size = got;
   int score = 0;
   const AVInputFormat* fmt = av_probe_input_format3(&pd, 1, &score);
-  return fmt && score > AVPROBE_SCORE_EXTENSION / 2 && !holds_no_video(fmt->name);
+  if (!fmt || score <= AVPROBE_SCORE_EXTENSION / 2) return Kind::kOther;
+  if (is_image_format(fmt->name)) return Kind::kImage;
+  return holds_no_video(fmt->name) ? Kind::kOther : Kind::kVideo;
 }
 
-void add_folder(const fs::path& root, std::vector<JobInput>& out, std::vector<std::string>& skipped) {
+void add_folder(const fs::path& root, bool images, std::vector<JobInput>& out,
+                std::vector<std::string>& skipped) {
   std::vector<fs::path> files;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
@@ -83,8 +104,9 @@ void add_folder(const fs::path& root, std::vector<JobInput>& out, std::vector<st
   }
   std::sort(files.begin(), files.end());
   for (const auto& f : files) {
-    if (looks_like_video(f))
-      out.push_back({f.string(), f.lexically_relative(root).string()});
+    const Kind kind = kind_of(f);
+    if (kind == Kind::kVideo || (images && kind == Kind::kImage))
+      out.push_back({f.string(), f.lexically_relative(root).string(), kind == Kind::kImage, true});
     else
       skipped.push_back(f.lexically_relative(root).string());
   }
@@ -99,7 +121,7 @@ bool is_archive_job(const std::vector<std::string>& values) {
 }
 
 std::vector<JobInput> expand_inputs(const std::vector<std::string>& values,
-                                    std::vector<std::string>& notes) {
+                                    std::vector<std::string>& notes, bool images) {
   std::vector<JobInput> out;
   std::vector<std::string> skipped;
   std::error_code ec;
@@ -112,13 +134,13 @@ std::vector<JobInput> expand_inputs(const std::vector<std::string>& values,
       while (std::getline(in, line)) {
         while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
         if (line.empty() || line[0] == '#') continue;
-        out.push_back({line, fs::path(line).filename().string()});
+        out.push_back({line, fs::path(line).filename().string(), images && kind_of(line) == Kind::kImage});
       }
     } else if (fs::is_directory(v, ec)) {
-      add_folder(v, out, skipped);
+      add_folder(v, images, out, skipped);
     } else {
       // A missing file is reported with the others when its turn comes.
-      out.push_back({v, fs::path(v).filename().string()});
+      out.push_back({v, fs::path(v).filename().string(), images && kind_of(v) == Kind::kImage});
     }
   }
   if (!skipped.empty()) {
@@ -126,12 +148,13 @@ std::vector<JobInput> expand_inputs(const std::vector<std::string>& values,
     for (size_t i = 0; i < skipped.size() && i < 5; ++i) names += (i ? ", " : "") + skipped[i];
     if (skipped.size() > 5) names += ", ...";
     notes.push_back("skipped " + std::to_string(skipped.size()) + " file" +
-                    (skipped.size() > 1 ? "s" : "") + " that FFmpeg does not recognise as video (" +
+                    (skipped.size() > 1 ? "s" : "") + " that FFmpeg does not recognise as video" + (images ? " or an image (" : " (") +
                     names + ")");
   }
   // Two inputs may not write the same output.
   std::map<std::string, std::string> seen;
   for (const auto& in : out) {
+    if (in.image) continue;  // images write no output of their own
     const std::string key = fs::path(in.relative).replace_extension().string();
     auto [it, fresh] = seen.emplace(key, in.path);
     if (!fresh)

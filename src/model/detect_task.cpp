@@ -284,20 +284,19 @@ void DetectTask::process(Chunk& chunk) {
   use_threads(threads_);
   auto t0 = Clock::now();
   const int batch = config_.batch_size;
-  std::string json = "[";
+  chunk.annotations.clear();
   for (int i = 0; i < chunk.count(); i += batch) {
     int n = std::min(batch, chunk.count() - i);
     const FrameSize frame = chunk.frame_size.width > 0 ? chunk.frame_size : chunk.size;
     auto per_frame = run_batch(chunk.frame(i), n, chunk.size, frame);
     for (int k = 0; k < n; ++k) {
-      if (i + k > 0) json += ",";
-      json += detections_to_json(per_frame[k], frame.width, frame.height, class_names_);
+      chunk.annotations.push_back(
+          detections_to_json(per_frame[k], frame.width, frame.height, class_names_));
       if (config_.detect.write_video)
         draw_detections({chunk.frame(i + k), chunk.size.width, chunk.size.height}, per_frame[k],
                         class_names_, config_.detect.mask_alpha);
     }
   }
-  chunk.annotations = json + "]";
   timings_.inference_s += seconds_since(t0);
   timings_.frames += chunk.count();
 }

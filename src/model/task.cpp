@@ -9,6 +9,7 @@
 
 #include "vidscore/error.h"
 #include "vidscore/model/detect_task.h"
+#include "vidscore/model/score_task.h"
 #include "vidscore/model/style_task.h"
 
 namespace vidscore {
@@ -36,6 +37,10 @@ void Task::load_yuv(const YuvImage&, int) { VIDSCORE_ASSERT(takes_yuv()); }
 void Task::load_rgb(const uint8_t*, FrameSize, int) { VIDSCORE_ASSERT(takes_yuv()); }
 void Task::run_loaded(int) { VIDSCORE_ASSERT(takes_yuv()); }
 void Task::store_yuv(int, YuvImage&) { VIDSCORE_ASSERT(takes_yuv()); }
+std::vector<std::string> Task::process_images(const std::vector<const RgbImage*>&) {
+  VIDSCORE_ASSERT(takes_images());
+  return {};
+}
 
 namespace {
 
@@ -77,6 +82,19 @@ std::unique_ptr<Task> make_task(const Config& config, FrameSize frame, int local
                          std::to_string(names) + " names, the model outputs " +
                          std::to_string(task->model_classes()) + " classes");
     }
+    return task;
+  }
+  if (config.task == "classify" || config.task == "embed") {
+    std::unique_ptr<ScoreTask> task;
+    ClassifyTask* classify = nullptr;
+    if (config.task == "classify")
+      task.reset(classify = new ClassifyTask(config, device));
+    else
+      task = std::make_unique<EmbedTask>(config, device);
+    task->set_threads(threads);
+    std::vector<uint8_t> picture(FrameSize{config.image.width, config.image.height}.rgb_bytes(), 128);
+    const torch::Tensor rows = task->run_batch(picture.data(), 1);
+    if (classify) classify->check_classes(static_cast<int>(rows.size(1)));
     return task;
   }
   auto task = std::make_unique<StyleTask>(config, device);

@@ -1,6 +1,7 @@
 // Rank 0's in-order end of the job: takes segment results from any thread (the local worker, the
 // MPI thread) in any order, and on its own thread writes them in order (input by input, segment
-// by segment): packets to the input's muxer (which joins them), detections to its JSON,
+// by segment): packets to the input's muxer (which joins them), per-frame results (detections,
+// classes, embeddings; per image for image folders) to its results writer,
 // progress; when an input's last segment is written it hands the input's totals on. Holds
 // out-of-order results until their turn; the scheduler's window bounds how many.
 #pragma once
@@ -16,7 +17,7 @@
 
 #include "vidscore/media/video_muxer.h"
 #include "vidscore/progress.h"
-#include "vidscore/render/detections_writer.h"
+#include "vidscore/render/results_writer.h"
 #include "vidscore/segment.h"
 
 namespace vidscore {
@@ -31,7 +32,7 @@ struct RankStats {
 // Where one input's segments go, and what came back for it.
 struct InputSinks {
   VideoMuxer* muxer = nullptr;            // null: no video written
-  DetectionsWriter* detections = nullptr;  // null: not a detection task
+  ResultsWriter* results = nullptr;       // null: no per-frame results (style)
   double time_base_s = 0;                 // of the input's video stream
 };
 struct InputTotals {
@@ -39,6 +40,8 @@ struct InputTotals {
   int64_t invalid_packets = 0, repeated_pts = 0;
   std::vector<std::string> notes;  // from the ranks, each once
   std::string error;               // the first segment a rank could not do: the input failed
+  // Image folders: the images that could not be scored (index in the job, reason).
+  std::vector<std::pair<int64_t, std::string>> failed_items;
 };
 
 class Assembler {

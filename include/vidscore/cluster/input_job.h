@@ -15,7 +15,7 @@
 #include "vidscore/config.h"
 #include "vidscore/media/segment_source.h"
 #include "vidscore/media/video_muxer.h"
-#include "vidscore/render/detections_writer.h"
+#include "vidscore/render/results_writer.h"
 
 namespace vidscore {
 
@@ -29,7 +29,7 @@ struct InputJob {
 
   std::unique_ptr<SegmentSource> source;
   std::unique_ptr<VideoMuxer> muxer;
-  std::unique_ptr<DetectionsWriter> detections;
+  std::unique_ptr<ResultsWriter> results;  // detections, classes or embeddings; or null
   std::unique_ptr<WorkFolder> work;
   std::shared_ptr<const std::vector<uint8_t>> setup;  // stream parameters for the ranks
   VideoInfo info;
@@ -53,9 +53,14 @@ struct InputJob {
 
 // Whether the job writes video (detections-only jobs do not).
 bool writes_video(const Config& config);
-// The detections JSON: the configured file, else the output itself when it is a .json (JSON
-// only), else the output's name with .json.
-std::string detections_path(const Config& config, const std::string& output);
+// Where a video input's per-frame results go: detect: the configured file, else the output
+// itself when it is a .json (JSON only), else the output's name with .json; classify and embed:
+// the output itself (a .json, a .npy); style: "" (none).
+std::string results_path(const Config& config, const std::string& output);
+// Every file an input's output consists of: the video, the results, the embeddings' index.
+std::vector<std::string> result_files(const Config& config, const std::string& output);
+// The results' extension when no video is written: ".json", ".npy".
+const char* results_extension(const Config& config);
 // Refuses an output that is the input, whose folder is missing, or that is a folder (UsageError).
 void check_output_path(const std::string& input, const std::string& output);
 const char* transport_name(Transport t);

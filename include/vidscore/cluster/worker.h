@@ -8,6 +8,7 @@
 
 #include <memory>
 
+#include "vidscore/cluster/image_worker.h"
 #include "vidscore/config.h"
 #include "vidscore/frame.h"
 #include "vidscore/media/segment_decoder.h"
@@ -49,13 +50,14 @@ class SegmentWorker {
   double decode_s_ = 0, convert_s_ = 0, encode_s_ = 0;
 };
 
-// One rank's worker for a whole job, which may have many inputs: the SegmentWorker of the input
+// One rank's worker for a whole job, which may have many inputs (or, for an image folder, runs
+// of images, which go to its ImageWorker): the SegmentWorker of the input
 // at hand, made anew from the stream parameters that come with each input's first segment (a
 // rank gets its inputs in order, so one at a time), around the rank's task, loaded once.
 class RankWorker {
  public:
   RankWorker(const Config& config, Task& task, bool encode, int rank)
-      : config_(config), task_(task), encode_(encode), rank_(rank) {}
+      : config_(config), task_(task), encode_(encode), rank_(rank), images_(config, task, rank) {}
   // A failure while doing the segment (a decoder or the model refusing it) comes back as the
   // result's error; the rank goes on with the next segment.
   SegmentResult process(const SegmentWork& work);
@@ -75,6 +77,7 @@ class RankWorker {
   int32_t setup_input_ = -1;
   CodecParametersPtr par_;
   std::unique_ptr<SegmentWorker> worker_;
+  ImageWorker images_;  // image folders: runs of images instead of segments of a video
 };
 
 // Every rank but 0: receives segments, processes them, sends results, until rank 0 says stop.

@@ -13,7 +13,10 @@ namespace vidscore {
 
 struct JobInput {
   std::string path;      // as given or found
-  std::string relative;  // where its output goes under the output folder (input's extension)
+  std::string relative;  // where its output goes under the output folder (input's extension);
+                         // an image: its name in the results
+  bool image = false;    // an image (only when images were asked for)
+  bool in_folder = false;  // found in a folder given as input (else given or listed itself)
 };
 
 // Whether these --input values make an archive job (several inputs, a folder, or a list)
@@ -21,9 +24,10 @@ struct JobInput {
 bool is_archive_job(const std::vector<std::string>& values);
 
 // Expands the values in order. Throws UsageError for a value that does not exist, an unreadable
-// list, or two inputs whose outputs would have the same path. `notes` gets the files of folders
-// skipped as not video (one line).
+// list, or two videos whose outputs would have the same path. `notes` gets the files of folders
+// skipped as not video (one line). With `images`, images count too (JobInput::image; a file
+// is an image by FFmpeg's probe of its content or by its extension).
 std::vector<JobInput> expand_inputs(const std::vector<std::string>& values,
-                                    std::vector<std::string>& notes);
+                                    std::vector<std::string>& notes, bool images = false);
 
 }  // namespace vidscore

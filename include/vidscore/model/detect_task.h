@@ -10,7 +10,7 @@
 
 #include "vidscore/model/model.h"
 #include "vidscore/model/task.h"
-#include "vidscore/render/detections_writer.h"
+#include "vidscore/render/results_writer.h"
 #include "vidscore/render/render.h"
 
 namespace vidscore {

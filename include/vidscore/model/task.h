@@ -39,6 +39,12 @@ class Task {
   virtual void run_loaded(int frames);
   virtual void store_yuv(int slot, YuvImage& picture);
 
+  // Image folders: pictures of any size, each pre-processed to the model's input (see
+  // image_transform.h) and run in batches; one annotation per picture. Only the tasks that
+  // score pictures (classify, embed) take images.
+  virtual bool takes_images() const { return false; }
+  virtual std::vector<std::string> process_images(const std::vector<const RgbImage*>& images);
+
   // "cpu" or "cuda:N": where the model runs.
   virtual std::string device_name() const = 0;
   virtual const TaskTimings& timings() const = 0;

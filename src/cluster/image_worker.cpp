@@ -1,0 +1,56 @@
+#include "vidscore/cluster/image_worker.h"
+
+#include <algorithm>
+
+#include "vidscore/cluster/worker.h"
+#include "vidscore/error.h"
+#include "vidscore/media/image_decoder.h"
+#include "vidscore/timing.h"
+
+namespace vidscore {
+
+SegmentResult ImageWorker::process(const SegmentWork& work) {
+  SegmentResult out;
+  out.input = work.input;
+  out.index = work.index;
+  out.rank = rank_;
+  const int count = static_cast<int>(work.images.size());
+  out.frame_pts.resize(count);
+  out.annotations.resize(count);
+  out.item_errors.resize(count);
+  std::vector<RgbImage> pictures;
+  std::vector<int> slots;  // which image each picture is
+  for (int first = 0; first < count; first += batch_) {
+    const int n = std::min(batch_, count - first);
+    pictures.clear();
+    slots.clear();
+    auto t0 = Clock::now();
+    for (int i = first; i < first + n; ++i) {
+      out.frame_pts[i] = work.image_first + i;
+      const ImageFile& file = work.images[i];
+      if (!file.read_error.empty()) {
+        out.item_errors[i] = file.read_error;
+        continue;
+      }
+      try {
+        pictures.push_back(decode_image(file.data.data(), file.data.size()));
+        slots.push_back(i);
+      } catch (const std::exception& e) {
+        out.item_errors[i] = e.what();
+      }
+    }
+    decode_s_ += seconds_since(t0);
+    if (pictures.empty()) continue;
+    std::vector<const RgbImage*> batch;
+    for (const auto& p : pictures) batch.push_back(&p);
+    std::vector<std::string> results = task_.process_images(batch);
+    VIDSCORE_ASSERT(results.size() == slots.size());
+    for (size_t k = 0; k < slots.size(); ++k) out.annotations[slots[k]] = std::move(results[k]);
+  }
+  out.decode_s = decode_s_;
+  out.inference_s = task_.timings().inference_s;
+  out.peak_rss_mib = peak_rss_mib();
+  return out;
+}
+
+}  // namespace vidscore
