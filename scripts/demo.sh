@@ -49,3 +49,20 @@ name=$(basename "${model%%.*}")
 output=${3:-$out/$(basename "${input%.*}")_$name.mp4}
 "$build/vidscore" --config configs/style_transfer.json --model "$model" --input "$input" --output "$output"
 echo "demo: wrote $(cd "$(dirname "$output")" && pwd)/$(basename "$output")"
+
+# Classify and embed (image folders): photos cut from the clip, plus OpenCV's sample photos when
+# the opencv-doc package was fetched, scored by ImageNet SqueezeNet from ../shared/models.
+cls_model=${CLS_MODEL:-../shared/models/squeezenet1_1_imagenet.ts.pt}
+if [ -f "$cls_model" ]; then
+  mkdir -p "$out/photos"
+  ffmpeg -v error -y -i "$input" -vf fps=1 -q:v 3 "$out/photos/frame_%03d.jpg"
+  if ls .deps/opencv-doc_*.deb >/dev/null 2>&1; then
+    for f in squirrel_cls.jpg messi5.jpg baboon.jpg fruits.jpg; do
+      dpkg-deb --fsys-tarfile .deps/opencv-doc_*.deb |
+        tar -x -O "./usr/share/doc/opencv-doc/examples/data/$f" > "$out/photos/$f" || rm -f "$out/photos/$f"
+    done
+  fi
+  "$build/vidscore" --config configs/classification.json --model "$cls_model" --class-names "$(dirname "$cls_model")/imagenet1000.names" --input "$out/photos" --output "$out/photos_classes.jsonl"
+  "$build/vidscore" --config configs/embedding.json --model "$cls_model" --input "$out/photos" --output "$out/photos_embeddings.npy"
+  echo "demo: wrote $out/photos_classes.jsonl and $out/photos_embeddings.npy (+ .index.jsonl)"
+fi

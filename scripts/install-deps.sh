@@ -15,6 +15,8 @@ packages=(
   libtorch-dev libopenblas0-openmp
   # FFmpeg 5.1 libraries, and the CLI for tests and scripts
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev ffmpeg
+  # JPEG images (classify, embed): libjpeg-turbo, the decoder PIL uses
+  libjpeg62-turbo-dev
   # config and tests
   nlohmann-json3-dev catch2
   # export helpers (scripts/*.py run with /usr/bin/python3)
@@ -22,7 +24,8 @@ packages=(
 )
 # Test-only: a real one-node Slurm cluster for tests/slurm/test_slurm.sh (the test starts and
 # stops the daemons itself; installing them does not start them where there is no systemd).
-test_packages=(slurmctld slurmd slurm-client munge iproute2)
+# Real photos and the PIL + torchvision reference for the classify/embed tests.
+test_packages=(slurmctld slurmd slurm-client munge iproute2 opencv-doc python3-pil python3-numpy)
 case ${1:-} in
   --tests) packages+=("${test_packages[@]}") ;;
   "") ;;

@@ -140,10 +140,13 @@ int run_image_job_rank0(const Config& config, const JobPaths& paths, const MpiEn
   };
   Assembler assembler(progress, env.size(), sinks, on_finished);
 
-  // Runs of images, read in order on the planner thread: segment_images each, shorter when the
-  // job is small, so that every rank gets at least two.
-  const size_t per_rank = (files.size() + 2 * env.size() - 1) / (2 * env.size());
-  const size_t run = std::clamp<size_t>(per_rank, 1, std::max(1, config.segment_images));
+  // Runs of images, read in order on the planner thread: segment_images each, or an eighth of a
+  // small job so that a few ranks share it; whole batches, and the same runs on any number of
+  // ranks (so the model sees the same batches: results do not depend on the rank count).
+  const size_t batch = static_cast<size_t>(std::max(1, config.batch_size));
+  auto whole_batches = [&](size_t n) { return std::max<size_t>(1, (n + batch - 1) / batch) * batch; };
+  const size_t run = std::min(whole_batches((files.size() + 7) / 8),
+                              whole_batches(static_cast<size_t>(std::max(1, config.segment_images))));
   size_t next = 0;
   int64_t segments = 0;
   auto next_run = [&]() -> std::optional<SegmentWork> {
@@ -173,9 +176,7 @@ int run_image_job_rank0(const Config& config, const JobPaths& paths, const MpiEn
                "%s\n",
                static_cast<long long>(total - failed), static_cast<long long>(total),
                static_cast<long long>(failed), wall_s > 0 ? total / wall_s : 0.0, wall_s,
-               config.task == "embed"
-                   ? (paths.output + " + " + npy_index_path(paths.output)).c_str()
-                   : paths.output.c_str());
+               writer->written().c_str());
   print_rank_summary(cpu_seconds() - cpu_start, total, assembler, scheduler.stats(), nullptr,
                      true, "image");
   if (failed == 0) return 0;

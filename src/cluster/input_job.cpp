@@ -177,7 +177,7 @@ void finish_input(InputJob& job, InputTotals& totals) {
   if (job.work) job.work->remove();  // the output is complete
   job.written = job.muxer ? job.output : "";
   if (job.results)
-    job.written += (job.written.empty() ? "" : " + ") + job.results->path();
+    job.written += (job.written.empty() ? "" : " + ") + job.results->written();
   std::vector<std::string>& notes = job.end_notes;
   if (job.muxer) {  // found while copying (timestamp resets in the audio)
     auto later = job.muxer->notes();

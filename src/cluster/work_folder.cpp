@@ -158,14 +158,16 @@ json result_identity(const Config& config, const std::string& input) {
   settings["pipeline"].erase("resume");
   settings["detect"].erase("json");
   settings["detect"].erase("class_names");
+  settings["classify"].erase("class_names");
+  settings["pipeline"].erase("segment_images");  // image jobs do not resume
   json id{{"vidscore", VIDSCORE_VERSION},
           {"libavcodec", avcodec_version()},  // the encoders' build (x264 comes with it)
           {"input", file_identity(input, "input", kEndBytes)},
           {"model", file_identity(config.model_path, "model", 0)},
           {"settings", settings}};
-  id["class_names"] = config.detect.class_names.empty()
-                          ? json()
-                          : file_identity(config.detect.class_names, "class names", 0);
+  const std::string& names =
+      config.task == "classify" ? config.classify.class_names : config.detect.class_names;
+  id["class_names"] = names.empty() ? json() : file_identity(names, "class names", 0);
   // The mtime of the model and class names does not matter: a copy with the same bytes is the
   // same model.
   id["model"].erase("mtime");

@@ -29,6 +29,7 @@ class NpyWriter : public ResultsWriter {
   void add_failed(int64_t index, const std::string& reason) override;
   void finish() override;
   int64_t rows() const { return rows_; }
+  std::string written() const override { return path_ + " + " + npy_index_path(path_); }
 
  private:
   class Index;

@@ -30,6 +30,8 @@ class ResultsWriter {
   // Writes the end and renames into place. Throws RuntimeError.
   virtual void finish();
   const std::string& path() const { return path_; }
+  // What it writes, for the summary: its path (and its companions').
+  virtual std::string written() const { return path_; }
 
  protected:
   // Opens the partial file for `path`; `what` names the output in messages ("detections").
