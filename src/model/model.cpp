@@ -76,6 +76,16 @@ std::string last_line(const std::string& text) {
 }
 }  // namespace
 
+bool Model::optimize_for_inference() {
+  try {
+    torch::jit::Module frozen = torch::jit::freeze(module_);
+    module_ = torch::jit::optimize_for_inference(frozen);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 torch::jit::IValue Model::forward(const torch::Tensor& batch) {
   std::vector<torch::jit::IValue> inputs{fp16_ ? batch.to(torch::kHalf) : batch};
   try {
