@@ -236,7 +236,7 @@ TEST_CASE("bad images among good ones on 3 ranks: each named with its reason, ex
   CHECK(files_with_prefix(dir.path(""), "classes.jsonl.partial").empty());
 }
 
-TEST_CASE("embed on 3 ranks equals embed on 1 rank bit for bit; numpy loads it", "[mpi][slow]") {
+TEST_CASE("embed on 3 ranks equals embed on 1 rank bit for bit, and numpy loads it", "[mpi][slow]") {
   if (!have_prerequisites()) return;
   TempDir dir;
   const std::string folder = dir.path("photos");
@@ -398,4 +398,43 @@ TEST_CASE("classify and embed refuse what they cannot do, up front", "[errors]")
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.output, Catch::Contains("skipped 1 video"));
   CHECK(read_lines(dir.path("c.jsonl")).size() == 1);
+}
+
+TEST_CASE("logits become probabilities, with top-k, class names and letterbox", "[classify]") {
+  TempDir dir;
+  // A "classifier" of three classes whose logits are the picture's mean R, G, B over 50.
+  const std::string model = dir.path("mean.pt");
+  save_scripted("def forward(self, x):\n    return x.mean(dim=[2, 3]) / 50.0\n", model);
+  std::ofstream(dir.path("rgb.names")) << "red\ngreen\nblue\n";
+  std::ofstream(dir.path("c.json"))
+      << R"({"task": "classify", "classify": {"output": "logits", "top_k": 2},
+             "model": {"input": {"resize": "letterbox", "size": [64, 48], "pad_value": 0}}})";
+  ffmpeg("-f lavfi -i color=c=0xC86432:size=90x30 -frames:v 1 -pix_fmt rgb24 " +
+         quote(dir.path("solid.png")));
+  CommandResult r = run_vidscore("--config " + quote(dir.path("c.json")) + " --model " +
+                                 quote(model) + " --class-names " + quote(dir.path("rgb.names")) +
+                                 " --input " + quote(dir.path("solid.png")) + " --output " +
+                                 quote(dir.path("out.jsonl")));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const std::vector<json> lines = read_lines(dir.path("out.jsonl"));
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0]["path"] == dir.path("solid.png"));  // a file given by itself: as given
+  const json& c = lines[0]["classes"];
+  REQUIRE(c.size() == 2);
+  // 90x30 letterboxed into 64x48: 64x21 of colour (200, 100, 50), the rest black padding.
+  const double covered = 64.0 * 21 / (64 * 48);
+  const double lr = 200 * covered / 50, lg = 100 * covered / 50, lb = 50 * covered / 50;
+  const double sum = std::exp(lr) + std::exp(lg) + std::exp(lb);
+  CHECK(c[0]["name"] == "red");
+  CHECK(c[1]["name"] == "green");
+  CHECK(c[0]["score"].get<double>() == Approx(std::exp(lr) / sum).margin(2e-6));
+  CHECK(c[1]["score"].get<double>() == Approx(std::exp(lg) / sum).margin(2e-6));
+  // Three names for a three-class model fit; two do not.
+  std::ofstream(dir.path("two.names")) << "red\ngreen\n";
+  r = run_vidscore("--config " + quote(dir.path("c.json")) + " --model " + quote(model) +
+                   " --class-names " + quote(dir.path("two.names")) + " --input " +
+                   quote(dir.path("solid.png")) + " --output " + quote(dir.path("bad.jsonl")));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Contains("the file has 2 names, the model outputs 3 classes"));
 }

@@ -48,7 +48,9 @@ SegmentResult ImageWorker::process(const SegmentWork& work) {
     for (size_t k = 0; k < slots.size(); ++k) out.annotations[slots[k]] = std::move(results[k]);
   }
   out.decode_s = decode_s_;
-  out.inference_s = task_.timings().inference_s;
+  // The stage line's "convert" is the pre-processing; "inference" the model and the rest.
+  out.convert_s = task_.timings().preprocess_s;
+  out.inference_s = task_.timings().inference_s - task_.timings().preprocess_s;
   out.peak_rss_mib = peak_rss_mib();
   return out;
 }

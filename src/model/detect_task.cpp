@@ -78,6 +78,11 @@ std::string detections_to_json(const std::vector<Detection>& dets, int width, in
 DetectTask::DetectTask(const Config& config, torch::Device device)
     : config_(config), model_(config.model_path, device, config.precision == "fp16") {
   if (!config.detect.class_names.empty()) class_names_ = load_class_names(config.detect.class_names);
+  // YOLO exports are plain convolution stacks: frozen and optimised, YOLOX-Nano runs about 1.4x
+  // faster on the CPU (boxes move by about 1e-3 pixels). torchvision's detectors (custom
+  // operators, Python-like post-processing) are kept as they are.
+  if (model_.device().is_cpu() && config.detect.layout != "torchvision")
+    model_.optimize_for_inference();
 }
 
 void DetectTask::misfit(const std::string& expected, const torch::jit::IValue& out) const {

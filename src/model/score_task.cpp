@@ -68,9 +68,11 @@ std::vector<std::string> ScoreTask::process_images(const std::vector<const RgbIm
   std::vector<std::string> out;
   for (int i = 0; i < count; i += batch) {
     const int n = std::min(batch, count - i);
+    auto t1 = Clock::now();
     for (int k = 0; k < n; ++k)
       transform_image(images[i + k]->pixels.data(), images[i + k]->size, config_.image,
                       &staged_[k * in_bytes]);
+    timings_.preprocess_s += seconds_since(t1);
     for (auto& a : run_staged(n)) out.push_back(std::move(a));
   }
   timings_.inference_s += seconds_since(t0);

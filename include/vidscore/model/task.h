@@ -13,6 +13,7 @@ namespace vidscore {
 
 struct TaskTimings {
   double inference_s = 0;  // pre-processing, forward and post-processing, warm-up excluded
+  double preprocess_s = 0;  // of that, images brought to the model's input size (image jobs)
   int64_t frames = 0;
 };
 
