@@ -398,6 +398,23 @@ TEST_CASE("classify and embed refuse what they cannot do, up front", "[errors]")
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.output, Catch::Contains("skipped 1 video"));
   CHECK(read_lines(dir.path("c.jsonl")).size() == 1);
+  // The same folder with a folder for output: the video is classified, the image skipped.
+  r = run_vidscore("--task classify --model " + quote(squeezenet()) + in + " --output " +
+                   quote(dir.path("out")));
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("skipped 1 file"));
+  CHECK(json::parse(std::ifstream(dir.path("out/clip.json")))["frame_count"] == 10);
+  // A picture too thin to scale fails alone.
+  run("rm " + quote(dir.path("photos/clip.mp4")));
+  REQUIRE(run("/usr/bin/python3 -c " +
+              quote("from PIL import Image\nImage.new('RGB', (70000, 1), (200, 0, 0)).save('" +
+                    dir.path("photos/thin.png") + "')\n")).exit_code == 0);
+  r = run_vidscore("--task classify --model " + quote(squeezenet()) + in + " --output " +
+                   quote(dir.path("c.jsonl")));
+  INFO(r.output);
+  CHECK(r.exit_code == 4);
+  CHECK_THAT(r.output, Catch::Contains("thin.png: 70000x1 is too thin"));
 }
 
 TEST_CASE("logits become probabilities, with top-k, class names and letterbox", "[classify]") {

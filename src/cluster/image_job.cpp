@@ -22,6 +22,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// A file larger than this is refused (an MPI message counts its bytes in an int), and a run of
+// images ends when its files reach kRunBytes.
+constexpr std::streamoff kMaxFileBytes = 1 << 30;
+constexpr size_t kRunBytes = 256u << 20;
+
 ImageFile read_file(const std::string& path) {
   ImageFile f;
   std::ifstream in(path, std::ios::binary);
@@ -34,6 +39,10 @@ ImageFile read_file(const std::string& path) {
   in.seekg(0);
   if (size < 0) {
     f.read_error = "cannot read it";
+    return f;
+  }
+  if (size > kMaxFileBytes) {
+    f.read_error = "larger than " + std::to_string(kMaxFileBytes >> 20) + " MiB";
     return f;
   }
   f.data.resize(static_cast<size_t>(size));
@@ -69,11 +78,15 @@ std::vector<std::string> check_output(const Config& config, const std::string& o
 
 }  // namespace
 
-bool is_image_job(const Config& config, const std::vector<JobInput>& inputs) {
+bool is_image_job(const Config& config, const std::vector<JobInput>& inputs,
+                  const std::string& output) {
   if (config.task != "classify" && config.task != "embed") return false;
-  for (const auto& in : inputs)
-    if (in.image) return true;
-  return false;
+  bool images = false, videos = false;
+  for (const auto& in : inputs) (in.image ? images : videos) = true;
+  if (!images) return false;
+  // Both: the output says which (one results file for images, a folder for videos).
+  const std::string ext = std::filesystem::path(output).extension().string();
+  return !videos || ext == ".jsonl" || ext == ".npy";
 }
 
 int run_image_job_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env,
@@ -90,7 +103,8 @@ int run_image_job_rank0(const Config& config, const JobPaths& paths, const MpiEn
     }
     files.push_back(in.path);
     // A file given by itself is named as given; one found in a folder by its path inside it.
-    names->push_back(in.in_folder ? in.relative : in.path);
+    // With several --input values two folders may hold the same relative path: paths as found.
+    names->push_back(in.in_folder && paths.inputs.size() == 1 ? in.relative : in.path);
   }
   if (!videos.empty())
     notes.push_back("skipped " + std::to_string(videos.size()) + " video" +
@@ -158,8 +172,11 @@ int run_image_job_rank0(const Config& config, const JobPaths& paths, const MpiEn
     w.input = 0;
     w.index = segments++;
     w.image_first = static_cast<int64_t>(next);
-    for (; next < files.size() && w.images.size() < run; ++next)
+    size_t bytes = 0;
+    for (; next < files.size() && w.images.size() < run && bytes < kRunBytes; ++next) {
       w.images.push_back(read_file(files[next]));
+      bytes += w.images.back().data.size();
+    }
     return w;
   };
   const int window = config.window_segments > 0 ? config.window_segments

@@ -5,6 +5,7 @@
 #include "vidscore/cluster/worker.h"
 #include "vidscore/error.h"
 #include "vidscore/media/image_decoder.h"
+#include "vidscore/model/image_transform.h"
 #include "vidscore/timing.h"
 
 namespace vidscore {
@@ -33,7 +34,9 @@ SegmentResult ImageWorker::process(const SegmentWork& work) {
         continue;
       }
       try {
-        pictures.push_back(decode_image(file.data.data(), file.data.size()));
+        RgbImage picture = decode_image(file.data.data(), file.data.size());
+        scaled_size(picture.size, image_);  // throws for a picture too thin to scale
+        pictures.push_back(std::move(picture));
         slots.push_back(i);
       } catch (const std::exception& e) {
         out.item_errors[i] = e.what();

@@ -46,7 +46,7 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
     // Images among the inputs make an image job (image_job.h).
     std::vector<JobInput> inputs;
     capture_error(status, [&] { inputs = expand_inputs(paths.inputs, job_notes, true); });
-    if (status.code == 0 && is_image_job(config, inputs))
+    if (status.code == 0 && is_image_job(config, inputs, paths.output))
       return run_image_job_rank0(config, paths, env, inputs, job_notes);
     job_notes.clear();
   }

@@ -1,5 +1,6 @@
 #include "vidscore/media/image_decoder.h"
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -65,30 +66,40 @@ RgbImage decode_jpeg(const uint8_t* data, size_t size) {
   image.format = "jpeg";
   std::vector<uint8_t> row;
   volatile int orientation = 1;  // read after setjmp
-  if (setjmp(err.jump)) {
-    jpeg_destroy_decompress(&cinfo);
-    throw RuntimeError(std::string("damaged JPEG: ") + err.message);
-  }
+  // Destroys the decompressor on every way out: a return, a throw, a longjmp from libjpeg.
+  struct Guard {
+    jpeg_decompress_struct* cinfo;
+    bool created = false;
+    ~Guard() {
+      if (created) jpeg_destroy_decompress(cinfo);
+    }
+  } guard{&cinfo};
+  if (setjmp(err.jump)) throw RuntimeError(std::string("damaged JPEG: ") + err.message);
   jpeg_create_decompress(&cinfo);
+  guard.created = true;
   jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
   jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
   jpeg_read_header(&cinfo, TRUE);
+  // Before any allocation for the picture (a progressive file allocates it all at the start).
+  check_size(static_cast<int>(std::min<JDIMENSION>(cinfo.image_width, 1 << 30)),
+             static_cast<int>(std::min<JDIMENSION>(cinfo.image_height, 1 << 30)));
+  // PIL reads the first Exif segment only.
   for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next)
-    if (m->marker == JPEG_APP0 + 1 && orientation == 1)
+    if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 &&
+        std::memcmp(m->data, "Exif\0\0", 6) == 0) {
       orientation = exif_orientation(m->data, m->data_length);
+      break;
+    }
   const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
-  // Photoshop (the Adobe marker) stores CMYK inverted; PIL reads it as "CMYK;I".
-  const bool inverted = cmyk && cinfo.saw_Adobe_marker;
+  // PIL reads every CMYK JPEG as Photoshop writes them, inverted ("CMYK;I"), Adobe marker or not.
+  const bool inverted = cmyk;
   cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
   if (!cmyk && cinfo.num_components != 1 && cinfo.num_components != 3)
     throw RuntimeError("JPEG with " + std::to_string(cinfo.num_components) +
                        " components is not supported");
   jpeg_start_decompress(&cinfo);
   const int w = static_cast<int>(cinfo.output_width), h = static_cast<int>(cinfo.output_height);
-  if (w <= 0 || h <= 0 || static_cast<int64_t>(w) * h > kMaxPixels) {
-    jpeg_destroy_decompress(&cinfo);
-    check_size(w, h);
-  }
+  check_size(w, h);
   image.size = {w, h};
   image.pixels.resize(image.size.rgb_bytes());
   if (cmyk) row.resize(static_cast<size_t>(w) * 4);
@@ -109,12 +120,8 @@ RgbImage decode_jpeg(const uint8_t* data, size_t size) {
       }
     }
   }
-  if (err.truncated) {
-    jpeg_destroy_decompress(&cinfo);
-    throw RuntimeError(std::string("truncated JPEG: ") + err.message);
-  }
+  if (err.truncated) throw RuntimeError(std::string("truncated JPEG: ") + err.message);
   jpeg_finish_decompress(&cinfo);
-  jpeg_destroy_decompress(&cinfo);
   if (err.truncated) throw RuntimeError(std::string("truncated JPEG: ") + err.message);
   apply_orientation(image, orientation);
   return image;
@@ -162,6 +169,7 @@ RgbImage decode_with_ffmpeg(const uint8_t* data, size_t size) {
   MemoryReader reader{data, size};
   constexpr int kBuffer = 1 << 16;
   auto* buffer = static_cast<uint8_t*>(av_malloc(kBuffer));
+  if (!buffer) throw std::bad_alloc();
   std::unique_ptr<AVIOContext, IoContextDeleter> io(
       avio_alloc_context(buffer, kBuffer, 0, &reader, memory_read, nullptr, memory_seek));
   if (!io) {
@@ -182,6 +190,8 @@ RgbImage decode_with_ffmpeg(const uint8_t* data, size_t size) {
   const AVCodec* codec = avcodec_find_decoder(par->codec_id);
   if (!codec) throw RuntimeError(std::string("no decoder for ") + avcodec_get_name(par->codec_id));
   CodecContextPtr dec(avcodec_alloc_context3(codec));
+  if (!dec) throw std::bad_alloc();
+  check_size(std::max(par->width, 1), std::max(par->height, 1));  // before decoding it
   avcodec_parameters_to_context(dec.get(), par);
   dec->thread_count = 1;
   if (int rc = avcodec_open2(dec.get(), codec, nullptr); rc < 0)
@@ -274,10 +284,10 @@ int exif_orientation(const uint8_t* p, size_t n) {
   else return 1;
   if (read16(tiff + 2, le) != 42) return 1;
   const uint32_t ifd = read32(tiff + 4, le);
-  if (ifd + 2 > len) return 1;
+  if (len < 2 || ifd > len - 2) return 1;
   const int entries = read16(tiff + ifd, le);
   for (int i = 0; i < entries; ++i) {
-    const size_t at = ifd + 2 + static_cast<size_t>(i) * 12;
+    const size_t at = static_cast<size_t>(ifd) + 2 + static_cast<size_t>(i) * 12;
     if (at + 12 > len) return 1;
     if (read16(tiff + at, le) != 0x0112) continue;
     const int v = read16(tiff + at + 8, le);

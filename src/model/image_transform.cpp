@@ -11,26 +11,30 @@ namespace vidscore {
 namespace {
 
 constexpr int kPrecisionBits = 32 - 8 - 2;  // Pillow's PRECISION_BITS for 8-bit images
+constexpr double kMaxScaledSide = 1 << 24;
 
-// Pillow's precompute_coeffs + normalize_coeffs_8bpc for the bilinear filter (support 1):
-// for each output position, the first input index, the number of taps, and fixed-point weights.
+// Pillow's precompute_coeffs + normalize_coeffs_8bpc for the bilinear filter (support 1), for
+// output positions [from, to) of `out_size` (each position's coefficients depend on it alone):
+// the first input index, the number of taps, and fixed-point weights. Index i is position
+// from + i.
 struct Coefficients {
   int taps = 0;  // per output position (the widest)
   std::vector<int> first, count;
   std::vector<int32_t> weights;  // taps per output position
 };
 
-Coefficients coefficients(int in_size, int out_size) {
+Coefficients coefficients(int in_size, int out_size, int from, int to) {
   Coefficients c;
   const double scale = static_cast<double>(in_size) / out_size;
   const double filterscale = std::max(scale, 1.0);
   const double support = 1.0 * filterscale;
   c.taps = static_cast<int>(std::ceil(support)) * 2 + 1;
-  c.first.resize(out_size);
-  c.count.resize(out_size);
-  c.weights.assign(static_cast<size_t>(out_size) * c.taps, 0);
+  const int n = to - from;
+  c.first.resize(n);
+  c.count.resize(n);
+  c.weights.assign(static_cast<size_t>(n) * c.taps, 0);
   std::vector<double> k(c.taps);
-  for (int xx = 0; xx < out_size; ++xx) {
+  for (int xx = from; xx < to; ++xx) {
     const double center = (xx + 0.5) * scale;
     const double ss = 1.0 / filterscale;
     int xmin = static_cast<int>(center - support + 0.5);
@@ -48,12 +52,12 @@ Coefficients coefficients(int in_size, int out_size) {
     }
     for (int x = 0; x < xmax; ++x) {
       const double v = ww != 0.0 ? k[x] / ww : k[x];
-      c.weights[static_cast<size_t>(xx) * c.taps + x] =
+      c.weights[static_cast<size_t>(xx - from) * c.taps + x] =
           v < 0 ? static_cast<int32_t>(-0.5 + v * (1 << kPrecisionBits))
                 : static_cast<int32_t>(0.5 + v * (1 << kPrecisionBits));
     }
-    c.first[xx] = xmin;
-    c.count[xx] = xmax;
+    c.first[xx - from] = xmin;
+    c.count[xx - from] = xmax;
   }
   return c;
 }
@@ -90,24 +94,24 @@ void resize_like_pil(const uint8_t* src, FrameSize from, FrameSize to, int x0, i
   Coefficients cv;
   int row_first = y0, row_last = y1;  // [first, last) of the input
   if (vertical) {
-    cv = coefficients(from.height, to.height);
-    row_first = cv.first[y0];
-    row_last = cv.first[y1 - 1] + cv.count[y1 - 1];
+    cv = coefficients(from.height, to.height, y0, y1);
+    row_first = cv.first[0];
+    row_last = cv.first[y1 - 1 - y0] + cv.count[y1 - 1 - y0];
   }
   // Horizontal pass into `temp`: rows [row_first, row_last), output columns [x0, x1).
   const size_t in_stride = static_cast<size_t>(from.width) * 3;
   const size_t temp_stride = static_cast<size_t>(ow) * 3;
   std::vector<uint8_t> temp(static_cast<size_t>(row_last - row_first) * temp_stride);
   if (horizontal) {
-    Coefficients ch = coefficients(from.width, to.width);
+    Coefficients ch = coefficients(from.width, to.width, x0, x1);
     for (int y = row_first; y < row_last; ++y) {
       const uint8_t* in = src + static_cast<size_t>(y) * in_stride;
       uint8_t* t = &temp[static_cast<size_t>(y - row_first) * temp_stride];
       for (int xx = x0; xx < x1; ++xx) {
-        const int32_t* k = &ch.weights[static_cast<size_t>(xx) * ch.taps];
-        const uint8_t* p = in + static_cast<size_t>(ch.first[xx]) * 3;
+        const int32_t* k = &ch.weights[static_cast<size_t>(xx - x0) * ch.taps];
+        const uint8_t* p = in + static_cast<size_t>(ch.first[xx - x0]) * 3;
         int32_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
-        for (int x = 0; x < ch.count[xx]; ++x, p += 3) {
+        for (int x = 0; x < ch.count[xx - x0]; ++x, p += 3) {
           s0 += p[0] * k[x];
           s1 += p[1] * k[x];
           s2 += p[2] * k[x];
@@ -129,13 +133,13 @@ void resize_like_pil(const uint8_t* src, FrameSize from, FrameSize to, int x0, i
     return;
   }
   for (int yy = y0; yy < y1; ++yy) {
-    const int32_t* k = &cv.weights[static_cast<size_t>(yy) * cv.taps];
-    const uint8_t* base = &temp[static_cast<size_t>(cv.first[yy] - row_first) * temp_stride];
+    const int32_t* k = &cv.weights[static_cast<size_t>(yy - y0) * cv.taps];
+    const uint8_t* base = &temp[static_cast<size_t>(cv.first[yy - y0] - row_first) * temp_stride];
     uint8_t* o = out + static_cast<size_t>(yy - y0) * temp_stride;
     for (size_t i = 0; i < temp_stride; ++i) {
       int32_t s = 1 << (kPrecisionBits - 1);
       const uint8_t* p = base + i;
-      for (int y = 0; y < cv.count[yy]; ++y, p += temp_stride) s += *p * k[y];
+      for (int y = 0; y < cv.count[yy - y0]; ++y, p += temp_stride) s += *p * k[y];
       o[i] = clip8(s);
     }
   }
@@ -152,8 +156,13 @@ FrameSize scaled_size(FrameSize picture, const ImageInput& t) {
   // torchvision's Resize(int): the shorter side becomes shorter_side, the longer one
   // int(shorter_side * long / short).
   const int s = t.shorter_side;
-  if (w <= h) return {s, static_cast<int>(static_cast<double>(s) * h / w)};
-  return {static_cast<int>(static_cast<double>(s) * w / h), s};
+  const double longer = static_cast<double>(s) * std::max(w, h) / std::min(w, h);
+  if (longer > kMaxScaledSide)
+    throw RuntimeError(std::to_string(w) + "x" + std::to_string(h) + " is too thin: its longer "
+                       "side would be scaled to " + std::to_string(static_cast<int64_t>(longer)) +
+                       " pixels");
+  if (w <= h) return {s, static_cast<int>(longer)};
+  return {static_cast<int>(longer), s};
 }
 
 void transform_image(const uint8_t* rgb, FrameSize size, const ImageInput& t, uint8_t* out) {

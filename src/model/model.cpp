@@ -79,7 +79,10 @@ std::string last_line(const std::string& text) {
 bool Model::optimize_for_inference() {
   try {
     torch::jit::Module frozen = torch::jit::freeze(module_);
-    module_ = torch::jit::optimize_for_inference(frozen);
+    torch::jit::Module optimized = torch::jit::optimize_for_inference(frozen);
+    original_ = module_;
+    module_ = optimized;
+    optimized_ = true;
     return true;
   } catch (const std::exception&) {
     return false;
@@ -89,6 +92,15 @@ bool Model::optimize_for_inference() {
 torch::jit::IValue Model::forward(const torch::Tensor& batch) {
   std::vector<torch::jit::IValue> inputs{fp16_ ? batch.to(torch::kHalf) : batch};
   try {
+    if (optimized_) {
+      try {
+        return module_.forward(inputs);
+      } catch (const std::exception&) {
+        // The optimised graph failed where the model as written may not: use that from now on.
+        module_ = original_;
+        optimized_ = false;
+      }
+    }
     return module_.forward(inputs);
   } catch (const c10::Error& e) {
     throw RuntimeError("model " + path_ + ": forward failed on a batch of shape " +

@@ -17,8 +17,11 @@
 
 namespace vidscore {
 
-// Whether these inputs make an image job: the task scores pictures and an image is among them.
-bool is_image_job(const Config& config, const std::vector<JobInput>& inputs);
+// Whether these inputs make an image job: the task scores pictures and images are among them;
+// when videos are too, an --output named .jsonl or .npy (one results file) says images, anything
+// else (a folder) says videos, and the other kind is skipped with a note.
+bool is_image_job(const Config& config, const std::vector<JobInput>& inputs,
+                  const std::string& output);
 
 // Rank 0's part (the other ranks run the usual worker loop, see job.cpp). `inputs`: as expanded
 // with images; videos among them are skipped with a note. `notes`: from the expansion.

@@ -18,7 +18,8 @@
 
 namespace vidscore {
 
-// The size a picture of `picture` size is scaled to before cropping or padding.
+// The size a picture of `picture` size is scaled to before cropping or padding. Throws
+// RuntimeError for a picture so thin that a side would exceed 2^24 pixels.
 FrameSize scaled_size(FrameSize picture, const ImageInput& t);
 
 // `rgb` (packed RGB24 of `size`) -> `out`, t.width x t.height packed RGB24.

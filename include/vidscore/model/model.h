@@ -32,7 +32,8 @@ class Model {
   // Freezes the module and applies torch.jit.optimize_for_inference's passes (conv + batch-norm
   // folding, oneDNN convolutions on the CPU): SqueezeNet runs about 1.35x faster on the CPU,
   // with outputs within about 1e-6. Returns false, keeping the module as it was, when the
-  // model cannot be frozen (its forward uses attributes it changes).
+  // model cannot be frozen (its forward uses attributes it changes). Should the optimised graph
+  // ever fail on a batch, forward() goes back to the module as written and runs it again.
   bool optimize_for_inference();
 
   const std::string& path() const { return path_; }
@@ -44,6 +45,8 @@ class Model {
   torch::Device device_;
   bool fp16_;
   torch::jit::Module module_;
+  torch::jit::Module original_;  // the module as loaded, when module_ is the optimised one
+  bool optimized_ = false;
 };
 
 // `frames` packed RGB24 frames at `pixels` as a contiguous float [B, 3, H, W] tensor (values
