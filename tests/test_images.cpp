@@ -141,6 +141,14 @@ TEST_CASE("damaged and foreign files are refused with their reason", "[images]")
   CHECK_THAT(reason({png.begin(), png.begin() + png.size() / 2}), Catch::Contains("png"));
   std::vector<uint8_t> header_only(photo.begin(), photo.begin() + 200);
   CHECK_THAT(reason(header_only), Catch::Contains("JPEG"));
+  // EXIF segments with offsets beyond their end (one wraps 32 bits) are ignored, not followed.
+  const uint8_t wraps[] = {'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 0xFF, 0xFF, 0xFF, 0xFF};
+  CHECK(exif_orientation(wraps, sizeof(wraps)) == 1);
+  const uint8_t beyond[] = {'E', 'x', 'i', 'f', 0, 0, 'M', 'M', 0, 42, 0, 0, 0, 8, 0, 5};
+  CHECK(exif_orientation(beyond, sizeof(beyond)) == 1);
+  const uint8_t six[] = {'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 8, 0, 0, 0,
+                         1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0};
+  CHECK(exif_orientation(six, sizeof(six)) == 6);
 }
 
 TEST_CASE("pre-processing equals torchvision's Resize + CenterCrop on PIL images", "[images]") {
