@@ -198,7 +198,8 @@ void finish_input(InputJob& job, InputTotals& totals) {
 // The inputs of the job with their outputs. Single-video jobs: the one input and --output.
 // Archive jobs: every input found, each written under the output folder at its relative path.
 std::vector<std::unique_ptr<InputJob>> plan_inputs(const Config& config, const JobPaths& paths,
-                                                   bool archive, std::vector<std::string>& notes) {
+                                                   bool archive,
+                                                   const std::vector<JobInput>& inputs) {
   std::vector<std::unique_ptr<InputJob>> jobs;
   if (!archive) {
     auto j = std::make_unique<InputJob>();
@@ -224,7 +225,6 @@ std::vector<std::unique_ptr<InputJob>> plan_inputs(const Config& config, const J
       throw UsageError("output folder " + paths.output + " is inside input folder " + v +
                        "; its outputs would be taken as inputs next time");
   }
-  std::vector<JobInput> inputs = expand_inputs(paths.inputs, notes);
   if (inputs.empty()) throw UsageError("no input videos found in " + paths.inputs[0]);
   fs::create_directories(paths.output, ec);
   if (ec) throw RuntimeError("cannot create output folder " + paths.output + ": " + ec.message());

@@ -1,15 +1,12 @@
 #include "vidscore/cluster/job.h"
 
-#include <sys/resource.h>
-
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <memory>
-#include <thread>
 #include <vector>
 
-#include "vidscore/bytes.h"
 #include "vidscore/cluster/assembler.h"
 #include "vidscore/cluster/input_job.h"
 #include "vidscore/cluster/image_job.h"
@@ -42,16 +39,32 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
   const bool archive = is_archive_job(paths.inputs);
   Status status;
   std::vector<std::string> job_notes;
-  if (config.task == "classify" || config.task == "embed") {
-    // Images among the inputs make an image job (image_job.h).
-    std::vector<JobInput> inputs;
-    capture_error(status, [&] { inputs = expand_inputs(paths.inputs, job_notes, true); });
-    if (status.code == 0 && is_image_job(config, inputs, paths.output))
-      return run_image_job_rank0(config, paths, env, inputs, job_notes);
-    job_notes.clear();
+  // The inputs, found once (folders are searched by content). Tasks that score pictures look
+  // for images too: images make an image job (image_job.h).
+  const bool pictures = config.task == "classify" || config.task == "embed";
+  std::vector<JobInput> found;
+  capture_error(status, [&] {
+    if (archive || pictures) found = expand_inputs(paths.inputs, job_notes, pictures);
+  });
+  if (status.code == 0 && is_image_job(config, found, paths.output))
+    return run_image_job_rank0(config, paths, env, found, job_notes);
+  if (pictures) {  // a video job: the images found are skipped
+    std::string names;
+    size_t images = 0;
+    for (const auto& in : found)
+      if (in.image && images++ < 5) names += (names.empty() ? "" : ", ") + in.relative;
+    found.erase(std::remove_if(found.begin(), found.end(), [](const JobInput& in) { return in.image; }),
+                found.end());
+    if (images > 0)
+      job_notes.push_back("skipped " + std::to_string(images) + " file" + (images > 1 ? "s" : "") +
+                          " (" + names + (images > 5 ? ", ..." : "") + "): image" +
+                          (images > 1 ? "s" : "") + ", and with a folder for output this job "
+                          "scores the videos; give --output NAME" +
+                          (config.task == "embed" ? ".npy" : ".jsonl") + " to score the images");
   }
   std::vector<std::unique_ptr<InputJob>> jobs;
-  capture_error(status, [&] { jobs = plan_inputs(config, paths, archive, job_notes); });
+  if (status.code == 0)
+    capture_error(status, [&] { jobs = plan_inputs(config, paths, archive, found); });
 
   // Opens input i when its turn comes; an archive job goes on past inputs that fail.
   auto open = [&](InputJob& job) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 
 #include "vidscore/error.h"
 #include "vidscore/model/image_transform.h"
@@ -37,47 +38,36 @@ torch::Tensor ScoreTask::run_batch(const uint8_t* pixels, int n) {
   return out.toTensor().to(torch::kCPU, torch::kFloat).reshape({n, -1}).contiguous();
 }
 
-std::vector<std::string> ScoreTask::run_staged(int n) {
-  return annotate(run_batch(staged_.data(), n));
-}
-
-void ScoreTask::process(Chunk& chunk) {
+std::vector<std::string> ScoreTask::score(int count, const std::function<Picture(int)>& picture) {
   c10::InferenceMode guard;
   use_threads(threads_);
   auto t0 = Clock::now();
   const size_t in_bytes = FrameSize{config_.image.width, config_.image.height}.rgb_bytes();
   const int batch = std::max(1, config_.batch_size);
-  chunk.annotations.clear();
-  for (int i = 0; i < chunk.count(); i += batch) {
-    const int n = std::min(batch, chunk.count() - i);
-    for (int k = 0; k < n; ++k)
-      transform_image(chunk.frame(i + k), chunk.size, config_.image, &staged_[k * in_bytes]);
-    for (auto& a : run_staged(n)) chunk.annotations.push_back(std::move(a));
-  }
-  timings_.inference_s += seconds_since(t0);
-  timings_.frames += chunk.count();
-}
-
-std::vector<std::string> ScoreTask::process_images(const std::vector<const RgbImage*>& images) {
-  c10::InferenceMode guard;
-  use_threads(threads_);
-  auto t0 = Clock::now();
-  const size_t in_bytes = FrameSize{config_.image.width, config_.image.height}.rgb_bytes();
-  const int batch = std::max(1, config_.batch_size);
-  const int count = static_cast<int>(images.size());
   std::vector<std::string> out;
   for (int i = 0; i < count; i += batch) {
     const int n = std::min(batch, count - i);
     auto t1 = Clock::now();
-    for (int k = 0; k < n; ++k)
-      transform_image(images[i + k]->pixels.data(), images[i + k]->size, config_.image,
-                      &staged_[k * in_bytes]);
+    for (int k = 0; k < n; ++k) {
+      const Picture p = picture(i + k);
+      transform_image(p.rgb, p.size, config_.image, &staged_[k * in_bytes]);
+    }
     timings_.preprocess_s += seconds_since(t1);
-    for (auto& a : run_staged(n)) out.push_back(std::move(a));
+    for (auto& a : annotate(run_batch(staged_.data(), n))) out.push_back(std::move(a));
   }
   timings_.inference_s += seconds_since(t0);
   timings_.frames += count;
   return out;
+}
+
+void ScoreTask::process(Chunk& chunk) {
+  chunk.annotations =
+      score(chunk.count(), [&](int i) { return Picture{chunk.frame(i), chunk.size}; });
+}
+
+std::vector<std::string> ScoreTask::process_images(const std::vector<const RgbImage*>& images) {
+  return score(static_cast<int>(images.size()),
+               [&](int i) { return Picture{images[i]->pixels.data(), images[i]->size}; });
 }
 
 ClassifyTask::ClassifyTask(const Config& config, torch::Device device)

@@ -77,13 +77,12 @@ void JsonResultsWriter::finish() {
 }
 
 JsonLinesWriter::JsonLinesWriter(const std::string& path,
-                                 std::shared_ptr<const std::vector<std::string>> names,
-                                 std::string key)
-    : ResultsWriter(path, "results"), names_(std::move(names)), key_(std::move(key)) {}
+                                 std::shared_ptr<const std::vector<std::string>> names)
+    : ResultsWriter(path, "results"), names_(std::move(names)) {}
 
 void JsonLinesWriter::add(int64_t index, double, const std::string& result) {
-  std::fprintf(file_, "{\"path\": %s, \"%s\": %s}\n", json_string(names_->at(index)).c_str(),
-               key_.c_str(), result.c_str());
+  std::fprintf(file_, "{\"path\": %s, \"classes\": %s}\n", json_string(names_->at(index)).c_str(),
+               result.c_str());
 }
 
 void JsonLinesWriter::add_failed(int64_t index, const std::string& reason) {

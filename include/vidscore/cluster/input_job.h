@@ -13,6 +13,7 @@
 #include "vidscore/cluster/job.h"
 #include "vidscore/cluster/work_folder.h"
 #include "vidscore/config.h"
+#include "vidscore/media/input_list.h"
 #include "vidscore/media/segment_source.h"
 #include "vidscore/media/video_muxer.h"
 #include "vidscore/render/results_writer.h"
@@ -66,10 +67,12 @@ void check_output_path(const std::string& input, const std::string& output);
 const char* transport_name(Transport t);
 
 // The inputs of the job with their outputs. Single-video jobs: the one input and --output.
-// Archive jobs: every input found (media/input_list.h), each written under the output folder at
-// its relative path. Throws UsageError for what no input could fix (output not a folder, ...).
+// Archive jobs: every video `found` (media/input_list.h expand_inputs), each written under the
+// output folder at its relative path. Throws UsageError for what no input could fix (output not
+// a folder, ...).
 std::vector<std::unique_ptr<InputJob>> plan_inputs(const Config& config, const JobPaths& paths,
-                                                   bool archive, std::vector<std::string>& notes);
+                                                   bool archive,
+                                                   const std::vector<JobInput>& found);
 // Whether every output of an archive input exists already (a finished input: skipped).
 bool outputs_exist(const Config& config, const InputJob& job);
 

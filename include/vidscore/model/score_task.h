@@ -5,6 +5,7 @@
 // picture ([B, ...]).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,12 @@ class ScoreTask : public Task {
   const Config config_;
 
  private:
-  std::vector<std::string> run_staged(int n);
+  struct Picture {
+    const uint8_t* rgb;
+    FrameSize size;
+  };
+  // Pre-processes pictures 0..count-1 into batches, runs them, and annotates each row.
+  std::vector<std::string> score(int count, const std::function<Picture(int)>& picture);
 
   Model model_;
   TaskTimings timings_;

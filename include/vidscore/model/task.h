@@ -13,7 +13,8 @@ namespace vidscore {
 
 struct TaskTimings {
   double inference_s = 0;  // pre-processing, forward and post-processing, warm-up excluded
-  double preprocess_s = 0;  // of that, images brought to the model's input size (image jobs)
+  double preprocess_s = 0;  // of that, pictures brought to the model's input size (classify,
+                            // embed)
   int64_t frames = 0;
 };
 

@@ -70,14 +70,12 @@ class JsonResultsWriter : public ResultsWriter {
 class JsonLinesWriter : public ResultsWriter {
  public:
   // `names`: each image's relative path, by index.
-  JsonLinesWriter(const std::string& path, std::shared_ptr<const std::vector<std::string>> names,
-                  std::string key = "classes");
+  JsonLinesWriter(const std::string& path, std::shared_ptr<const std::vector<std::string>> names);
   void add(int64_t index, double pts_time, const std::string& result) override;
   void add_failed(int64_t index, const std::string& reason) override;
 
  private:
   std::shared_ptr<const std::vector<std::string>> names_;
-  std::string key_;
 };
 
 // Class names from a file, one per line (blank trailing lines ignored). Throws UsageError.
