@@ -1,5 +1,7 @@
 // Media module: RGB <-> YUV conversion (swscale, and the float path), the reader's colour handling and metadata.
+#include <algorithm>
 #include <cmath>
+#include <random>
 #include <cstring>
 
 // torch first: its logging defines a CHECK macro that Catch's must replace.
@@ -415,4 +417,129 @@ TEST_CASE("float path: out-of-range model output is clamped", "[unit][media]") {
   CHECK(back.min().item<float>() >= 0.f);
   CHECK(back.max().item<float>() <= 255.f);
   CHECK(back[0][0][1].item<float>() == 0.f);
+}
+
+// The conversions' row loops are vectorised (and built for AVX2 as well): compare them, pixel by
+// pixel, with the definitions written out plainly, on sizes that leave odd rows, odd columns and
+// vector tails, in all three chroma layouts.
+namespace {
+
+struct PlainYuv {
+  int w, h, sx, sy;
+  std::vector<uint8_t> planes[3];
+  int cw() const { return (w + (1 << sx) - 1) >> sx; }
+  int ch() const { return (h + (1 << sy) - 1) >> sy; }
+  YuvImage image(float kr, float kb, bool full) {
+    YuvImage img;
+    img.width = w;
+    img.height = h;
+    img.chroma_shift_x = sx;
+    img.chroma_shift_y = sy;
+    img.kr = kr;
+    img.kb = kb;
+    img.full_range = full;
+    for (int p = 0; p < 3; ++p) {
+      img.plane[p] = planes[p].data();
+      img.stride[p] = p ? cw() : w;
+    }
+    return img;
+  }
+};
+
+PlainYuv random_yuv(int w, int h, int sx, int sy, uint32_t seed) {
+  PlainYuv p{w, h, sx, sy, {}};
+  std::mt19937 rng(seed);
+  for (int k = 0; k < 3; ++k) {
+    p.planes[k].resize(static_cast<size_t>(k ? p.cw() * p.ch() : w * h));
+    for (auto& v : p.planes[k]) v = static_cast<uint8_t>(rng() % 256);  // out of range too
+  }
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("float path: the vectorised conversions equal the plain formulas", "[unit][media]") {
+  struct Case {
+    int w, h, sx, sy;
+  };
+  const Case cases[] = {{1920, 1080, 1, 1}, {33, 17, 1, 1}, {3, 3, 1, 1}, {1, 1, 1, 1},
+                        {37, 6, 1, 0},      {2, 5, 1, 0},   {19, 7, 0, 0}, {1, 1, 0, 0}};
+  for (const Case& c : cases) {
+    for (bool full : {false, true}) {
+      INFO(c.w << "x" << c.h << " chroma shift " << c.sx << "," << c.sy << " full " << full);
+      PlainYuv src = random_yuv(c.w, c.h, c.sx, c.sy, static_cast<uint32_t>(c.w * 131 + c.h));
+      const float kr = 0.2126f, kb = 0.0722f, kg = 1.f - kr - kb;
+      YuvImage img = src.image(kr, kb, full);
+      torch::Tensor rgb = torch::empty({3, c.h, c.w});
+      yuv_to_rgb_tensor(img, rgb);
+
+      // YUV -> RGB: chroma bilinear from the centres of the samples, then the matrix, clamped.
+      const float yo = full ? 0.f : 16.f, ys = full ? 1.f : 219.f / 255.f;
+      const float cs = full ? 1.f : 224.f / 255.f;
+      const float rv = 2.f * (1.f - kr) / cs, bu = 2.f * (1.f - kb) / cs;
+      const float gu = -bu * kb / kg, gv = -rv * kr / kg;
+      const int cw = src.cw(), ch = src.ch();
+      auto chroma = [&](int p, int x, int y) {
+        auto at = [&](int j, int k) { return static_cast<float>(src.planes[p][k * cw + j]); };
+        const int k = y >> c.sy, n = c.sy ? ((y & 1) ? std::min(k + 1, ch - 1) : std::max(k - 1, 0)) : k;
+        const float w0 = c.sy ? 0.75f : 1.f, w1 = c.sy ? 0.25f : 0.f;
+        auto column = [&](int j) { return w0 * at(j, k) + w1 * at(j, n) - 128.f; };
+        const int j = x >> c.sx;
+        if (!c.sx) return column(j);
+        const int m = (x & 1) ? std::min(j + 1, cw - 1) : std::max(j - 1, 0);
+        return 0.75f * column(j) + 0.25f * column(m);
+      };
+      auto clamp = [](float v) { return std::min(std::max(v, 0.f), 255.f); };
+      auto got = rgb.accessor<float, 3>();
+      float worst = 0;
+      for (int y = 0; y < c.h; ++y)
+        for (int x = 0; x < c.w; ++x) {
+          const float l = (static_cast<float>(src.planes[0][y * c.w + x]) - yo) / ys;
+          const float u = chroma(1, x, y), v = chroma(2, x, y);
+          const float want[3] = {clamp(l + rv * v), clamp(l + gu * u + gv * v), clamp(l + bu * u)};
+          for (int p = 0; p < 3; ++p) worst = std::max(worst, std::abs(got[p][y][x] - want[p]));
+        }
+      CHECK(worst <= 1e-3f);
+
+      // RGB -> YUV: luma per pixel, chroma from the average of the clamped RGB it covers, both
+      // rounded half up. The model's output is any float: push some of it out of range.
+      torch::Tensor out = rgb * 1.25f - 20.f;
+      PlainYuv dst = random_yuv(c.w, c.h, c.sx, c.sy, 7);
+      YuvImage dimg = dst.image(kr, kb, full);
+      rgb_tensor_to_yuv(out, dimg);
+      auto o = out.accessor<float, 3>();
+      int off = 0, far = 0, samples = 0;
+      auto compare = [&](uint8_t got_v, float want_v) {
+        const int diff = std::abs(int(got_v) - int(std::floor(want_v)));
+        off += diff > 0;
+        far += diff > 1;
+        ++samples;
+      };
+      for (int y = 0; y < c.h; ++y)
+        for (int x = 0; x < c.w; ++x) {
+          const float r = clamp(o[0][y][x]), g = clamp(o[1][y][x]), b = clamp(o[2][y][x]);
+          compare(dst.planes[0][y * c.w + x], yo + 0.5f + ys * (kr * r + kg * g + kb * b));
+        }
+      for (int k = 0; k < ch; ++k)
+        for (int j = 0; j < cw; ++j) {
+          float r = 0, g = 0, b = 0;
+          int n = 0;
+          for (int y = k << c.sy; y < std::min((k + 1) << c.sy, c.h); ++y)
+            for (int x = j << c.sx; x < std::min((j + 1) << c.sx, c.w); ++x, ++n) {
+              r += clamp(o[0][y][x]);
+              g += clamp(o[1][y][x]);
+              b += clamp(o[2][y][x]);
+            }
+          r /= n;
+          g /= n;
+          b /= n;
+          const float l = kr * r + kg * g + kb * b;
+          compare(dst.planes[1][k * cw + j], clamp(128.5f + cs / (2.f * (1.f - kb)) * (b - l)));
+          compare(dst.planes[2][k * cw + j], clamp(128.5f + cs / (2.f * (1.f - kr)) * (r - l)));
+        }
+      // Float rounding may put a value that sits on .5 either side: rare, and never by 2.
+      CHECK(far == 0);
+      CHECK(off <= samples / 1000 + 1);
+    }
+  }
 }

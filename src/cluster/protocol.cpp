@@ -155,7 +155,7 @@ SegmentResult unpack_result(const std::vector<uint8_t>& bytes) {
   return res;
 }
 
-Incoming wait_for_message(int source) {
+std::optional<Incoming> wait_for_message(int source, const std::function<bool()>& stop_waiting) {
   // Open MPI's blocking probe spins a core at 100%; an idle rank should leave it to the model
   // and codec threads of the ranks beside it. Sleeping up to 2 ms between probes costs nothing
   // against segments that take a second or more.
@@ -171,10 +171,13 @@ Incoming wait_for_message(int source) {
       MPI_CHECK(MPI_Get_count(&st, MPI_BYTE, &in.bytes));
       return in;
     }
+    if (stop_waiting && stop_waiting()) return std::nullopt;
     std::this_thread::sleep_for(sleep);
     sleep = std::min(sleep * 2, std::chrono::microseconds(2000));
   }
 }
+
+Incoming wait_for_message(int source) { return *wait_for_message(source, nullptr); }
 
 std::vector<uint8_t> receive(const Incoming& in) {
   std::vector<uint8_t> bytes(in.bytes);

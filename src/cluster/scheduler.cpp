@@ -80,24 +80,48 @@ void Scheduler::plan_loop() {
 }
 
 void Scheduler::local_loop() {
+  local_.on_results(
+      [this](SegmentResult res) {
+        finished(std::move(res));
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          --local_busy_;
+        }
+        cv_.notify_all();
+      },
+      [this] {
+        // A flush ended on its own thread: wake the wait below.
+        std::lock_guard<std::mutex> lock(mu_);
+        cv_.notify_all();
+      });
+  // However the loop ends, no flush may outlive it (they call back into this scheduler).
+  struct Abandon {
+    RankWorker& worker;
+    ~Abandon() { worker.abandon(); }
+  } abandon{local_};
   for (;;) {
     SegmentWork work;
+    bool flushed = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] {
-        return failed_ || !local_queue_.empty() || (planning_done_ && planned_.empty() &&
-                                                    local_queue_.empty() && local_busy_ == 0);
+        return failed_ || !local_queue_.empty() || local_.oldest_ready() ||
+               (planning_done_ && planned_.empty() && local_queue_.empty() &&
+                !local_.pending() && local_busy_ == 0);
       });
-      if (failed_ || local_queue_.empty()) return;
-      work = std::move(local_queue_.front());
-      local_queue_.pop_front();
+      if (failed_) return;
+      if (local_queue_.empty()) {
+        if (!local_.pending()) return;
+        flushed = true;  // a result to hand back; the next segment has not come yet
+      } else {
+        work = std::move(local_queue_.front());
+        local_queue_.pop_front();
+      }
     }
-    finished(local_.process(work));
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      --local_busy_;
-    }
-    cv_.notify_all();
+    if (flushed)
+      local_.deliver_ready();
+    else
+      local_.start(work);  // the segment before may still be flushing: they overlap
   }
 }
 

@@ -6,7 +6,10 @@
 #include <csignal>
 #include <cstdlib>
 #include <string>
+#include <future>
+#include <optional>
 #include <thread>
+#include <utility>
 
 #include "vidscore/cluster/mpi_env.h"
 #include "vidscore/bytes.h"
@@ -50,8 +53,7 @@ SegmentWorker::SegmentWorker(const Config& config, const VideoInfo& video,
       to_rgb_(task.input_frame_size(video.size), task.threads()),
       batch_frames_(std::max(1, config.batch_size)),
       rank_(rank),
-      delay_ms_per_frame_(test_hook_for("VIDSCORE_TEST_SLOW_RANK", rank)),
-      sigkill_after_segments_(test_hook_for("VIDSCORE_TEST_SIGKILL", rank)) {
+      delay_ms_per_frame_(test_hook_for("VIDSCORE_TEST_SLOW_RANK", rank)) {
   // Frames are converted once, straight to the size the task wants.
   if (encode) {
     WriterOptions wo{config.codec, config.crf, config.preset, config.pix_fmt,
@@ -118,11 +120,13 @@ void SegmentWorker::run_batch(SegmentResult& out) {
   batch_.pts.clear();
 }
 
-SegmentResult SegmentWorker::process(const SegmentWork& work) {
+FedSegment SegmentWorker::feed(const SegmentWork& work,
+                               const std::function<void()>& between_batches) {
   auto t_start = Clock::now();
   const double inference_before = task_.timings().inference_s;
   const double convert_before = convert_s_, encode_before = encode_s_;
-  SegmentResult out;
+  FedSegment fed;
+  SegmentResult& out = fed.result;
   out.index = work.index;
   out.rank = rank_;
   const int64_t invalid_before = decoder_.invalid_packets();
@@ -132,12 +136,13 @@ SegmentResult SegmentWorker::process(const SegmentWork& work) {
   decoder_.decode(work, [&](const AVFrame& frame, int64_t pts) {
     load(frame);
     batch_.pts.push_back(pts);
-    if (batch_.count() == batch_frames_) run_batch(out);
+    if (batch_.count() == batch_frames_) {
+      run_batch(out);
+      if (between_batches) between_batches();
+    }
   });
   run_batch(out);
-  auto t0 = Clock::now();
-  if (encoder_) encoder_->end(out);
-  encode_s_ += seconds_since(t0);
+  if (encoder_) fed.flush = encoder_->release();
   out.invalid_packets = decoder_.invalid_packets() - invalid_before;
   out.repeated_pts = decoder_.repeated_pts() - repeated_before;
   out.notes = decoder_.take_notes();
@@ -151,15 +156,13 @@ SegmentResult SegmentWorker::process(const SegmentWork& work) {
   out.inference_s = task_.timings().inference_s;
   out.encode_s = encode_s_;
   out.peak_rss_mib = peak_rss_mib();
-  if (sigkill_after_segments_ > 0 && ++segments_done_ == sigkill_after_segments_) raise(SIGKILL);
-  return out;
+  return fed;
 }
 
 void SegmentWorker::continue_from(const SegmentWorker& earlier) {
   decode_s_ = earlier.decode_s_;
   convert_s_ = earlier.convert_s_;
   encode_s_ = earlier.encode_s_;
-  segments_done_ = earlier.segments_done_;
 }
 
 void RankWorker::build() {
@@ -180,42 +183,138 @@ void RankWorker::prepare(int32_t input, std::shared_ptr<const std::vector<uint8_
   build();
 }
 
-SegmentResult RankWorker::process(const SegmentWork& work) {
+RankWorker::RankWorker(const Config& config, Task& task, bool encode, int rank)
+    : config_(config),
+      task_(task),
+      encode_(encode),
+      rank_(rank),
+      sigkill_after_segments_(test_hook_for("VIDSCORE_TEST_SIGKILL", rank)),
+      images_(config, task, rank),
+      flush_clock_(std::make_shared<FlushClock>()) {}
+
+void RankWorker::abandon() {
+  for (Pending& p : pending_)
+    if (p.flusher.joinable()) p.flusher.join();
+  pending_.clear();
+}
+
+void RankWorker::on_results(std::function<void(SegmentResult)> deliver,
+                            std::function<void()> flushed) {
+  deliver_ = std::move(deliver);
+  flushed_ = std::move(flushed);
+}
+
+FedSegment RankWorker::feed(const SegmentWork& work) {
   if (work.setup) {
     setup_ = work.setup;
     setup_input_ = work.input;
   }
   try {
-    if (!work.images.empty()) return images_.process(work);
+    FedSegment fed;
+    if (!work.images.empty()) {
+      fed.result = images_.process(work);
+      return fed;
+    }
     if (work.input != input_ || broken_) {
       VIDSCORE_ASSERT(setup_ && setup_input_ == work.input);
       build();
     }
-    SegmentResult res = worker_->process(work);
-    res.input = work.input;
-    return res;
+    // Earlier segments whose flush has ended go back between batches, so that the scheduler can
+    // send the next segment while this one is still running.
+    fed = worker_->feed(work, [this] {
+      if (delivery_error_) return;
+      try {
+        deliver_ready();
+      } catch (...) {
+        delivery_error_ = std::current_exception();
+      }
+    });
+    fed.result.input = work.input;
+    return fed;
   } catch (const std::exception& e) {
     broken_ = true;  // its decoder and encoder stopped mid-segment
-    SegmentResult res;
-    res.input = work.input;
-    res.index = work.index;
-    res.rank = rank_;
-    res.error = e.what();
-    return res;
+    FedSegment fed;
+    fed.result.input = work.input;
+    fed.result.index = work.index;
+    fed.result.rank = rank_;
+    fed.result.error = e.what();
+    return fed;
   }
+}
+
+void RankWorker::start(const SegmentWork& work) {
+  FedSegment fed = feed(work);
+  Pending p;
+  std::promise<SegmentResult> done;
+  p.result = done.get_future();
+  if (!fed.flush) {
+    done.set_value(std::move(fed.result));
+  } else {
+    // The flush runs beside the next segment; the result is ready when it ends.
+    p.flusher = std::thread([done = std::move(done), flush = std::move(*fed.flush),
+                             res = std::move(fed.result), clock = flush_clock_,
+                             flushed = flushed_]() mutable {
+      auto t0 = Clock::now();
+      try {
+        flush.finish(res);
+      } catch (const std::exception& e) {
+        res.packets.clear();
+        res.error = e.what();
+      }
+      {
+        std::lock_guard<std::mutex> lock(clock->mu);
+        clock->seconds += seconds_since(t0);
+        res.encode_s += clock->seconds;
+      }
+      done.set_value(std::move(res));
+      if (flushed) flushed();
+    });
+  }
+  pending_.push_back(std::move(p));
+  if (delivery_error_) std::rethrow_exception(std::exchange(delivery_error_, nullptr));
+}
+
+bool RankWorker::oldest_ready() const {
+  return !pending_.empty() && pending_.front().result.wait_for(std::chrono::seconds(0)) ==
+                                  std::future_status::ready;
+}
+
+void RankWorker::deliver_oldest() {
+  VIDSCORE_ASSERT(!pending_.empty());
+  Pending p = std::move(pending_.front());
+  pending_.pop_front();
+  SegmentResult res = p.result.get();
+  if (p.flusher.joinable()) p.flusher.join();
+  if (sigkill_after_segments_ > 0 && ++segments_done_ == sigkill_after_segments_) raise(SIGKILL);
+  deliver_(std::move(res));
+}
+
+void RankWorker::deliver_ready() {
+  while (oldest_ready()) deliver_oldest();
 }
 
 int worker_loop(RankWorker& worker) {
   try {
-    for (;;) {
-      Incoming in = wait_for_message(0);
-      std::vector<uint8_t> bytes = receive(in);
-      if (in.tag == tag(Tag::kStop)) return 0;
-      VIDSCORE_ASSERT(in.tag == tag(Tag::kSegment));
-      SegmentResult res = worker.process(unpack_work(bytes));
+    worker.on_results([](SegmentResult res) {
       std::vector<uint8_t> out = pack_result(res);
       MPI_CHECK(MPI_Send(out.data(), static_cast<int>(out.size()), MPI_BYTE, 0, tag(Tag::kResult),
                          MPI_COMM_WORLD));
+    });
+    for (;;) {
+      // A result still flushing is handed back when it is done, unless the next segment comes
+      // first: then the two overlap.
+      std::optional<Incoming> in = wait_for_message(0, [&] { return worker.oldest_ready(); });
+      if (!in) {
+        worker.deliver_oldest();
+        continue;
+      }
+      std::vector<uint8_t> bytes = receive(*in);
+      if (in->tag == tag(Tag::kStop)) {
+        VIDSCORE_ASSERT(!worker.pending());
+        return 0;
+      }
+      VIDSCORE_ASSERT(in->tag == tag(Tag::kSegment));
+      worker.start(unpack_work(bytes));
     }
   } catch (const std::exception& e) {
     // Rank 0 prints it and ends the job; wait here to be stopped or aborted.

@@ -54,6 +54,17 @@ PacketData to_packet_data(const AVPacket& p) {
   return d;
 }
 
+// Moves the encoder's finished packets into `out`.
+void drain(AVCodecContext* enc, AVPacket* packet, std::vector<PacketData>& out) {
+  for (;;) {
+    int rc = avcodec_receive_packet(enc, packet);
+    if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
+    av_check(rc, "encoding video");
+    out.push_back(to_packet_data(*packet));
+    av_packet_unref(packet);
+  }
+}
+
 }  // namespace
 
 SegmentEncoder::SegmentEncoder(const VideoInfo& video, const WriterOptions& opts, int threads)
@@ -151,16 +162,6 @@ void SegmentEncoder::begin() {
   pending_.clear();
 }
 
-void SegmentEncoder::drain() {
-  for (;;) {
-    int rc = avcodec_receive_packet(enc_.get(), packet_.get());
-    if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
-    av_check(rc, "encoding video");
-    pending_.push_back(to_packet_data(*packet_));
-    av_packet_unref(packet_.get());
-  }
-}
-
 void SegmentEncoder::encode(const uint8_t* rgb, int64_t pts) {
   av_check(av_frame_make_writable(yuv_.get()), "video frame buffer");
   from_rgb_->convert(rgb, *yuv_);
@@ -177,15 +178,27 @@ void SegmentEncoder::encode_next(int64_t pts) {
   VIDSCORE_ASSERT(enc_);
   yuv_->pts = pts;
   av_check(avcodec_send_frame(enc_.get(), yuv_.get()), "encoding video");
-  drain();
+  drain(enc_.get(), packet_.get(), pending_);
 }
 
-void SegmentEncoder::end(SegmentResult& out) {
+PendingFlush SegmentEncoder::release() {
   VIDSCORE_ASSERT(enc_);
-  av_check(avcodec_send_frame(enc_.get(), nullptr), "flushing the video encoder");
-  drain();
-  out.packets = std::move(pending_);
+  PendingFlush f;
+  f.enc_ = std::move(enc_);
+  f.packets_ = std::move(pending_);
   pending_.clear();
+  return f;
+}
+
+void SegmentEncoder::end(SegmentResult& out) { release().finish(out); }
+
+void PendingFlush::finish(SegmentResult& out) {
+  VIDSCORE_ASSERT(enc_);
+  PacketPtr packet = make_packet();
+  av_check(avcodec_send_frame(enc_.get(), nullptr), "flushing the video encoder");
+  drain(enc_.get(), packet.get(), packets_);
+  out.packets = std::move(packets_);
+  packets_.clear();
   out.extradata.assign(enc_->extradata, enc_->extradata + enc_->extradata_size);
   enc_.reset();
 }

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "vidscore/error.h"
+#include "vidscore/row_pool.h"
 
 namespace vidscore {
 
@@ -137,7 +138,7 @@ void tensor_to_frames(const torch::Tensor& t, uint8_t* pixels, FrameSize size) {
   const float* base = y.data_ptr<float>();
   const int64_t sb = y.stride(0), sc = y.stride(1), sr = y.stride(2);
   const int64_t h = size.height, w = size.width;
-  at::parallel_for(0, y.size(0) * h, 16, [&](int64_t begin, int64_t end) {
+  parallel_rows(y.size(0) * h, 16, torch::get_num_threads(), [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t b = row / h, r = row % h;
       const float* red = base + b * sb + r * sr;

@@ -3,9 +3,17 @@
 #include <algorithm>
 #include <vector>
 
-#include <ATen/Parallel.h>
-
 #include "vidscore/error.h"
+#include "vidscore/row_pool.h"
+
+// The row loops below are where the float path spends its time. On x86-64 each is built twice,
+// for the baseline (SSE2) and for AVX2, and the loader picks one for the CPU it runs on. The
+// file is compiled with -ffp-contract=off, so both give the same bits (no fused multiply-add).
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define VIDSCORE_ROW_LOOP __attribute__((target_clones("avx2", "default"), noinline))
+#else
+#define VIDSCORE_ROW_LOOP
+#endif
 
 namespace vidscore {
 namespace {
@@ -32,10 +40,35 @@ inline float clamp255(float v) {
   return v < 255.f ? v : 255.f;
 }
 
+// YUV -> RGB
+
+// A chroma row blended with its vertical neighbour (weights w0, w1), minus 128, written to
+// out[1..n]; out[0] and out[n + 1] repeat the edges for the horizontal pass.
+VIDSCORE_ROW_LOOP void blend_chroma_row(const uint8_t* __restrict a, const uint8_t* __restrict b,
+                                        float* __restrict out, int n, float w0, float w1) {
+  for (int j = 0; j < n; ++j)
+    out[j + 1] = w0 * static_cast<float>(a[j]) + w1 * static_cast<float>(b[j]) - 128.f;
+  out[0] = out[1];
+  out[n + 1] = out[n];
+}
+
+// Horizontal 2x upsampling of an edge-padded chroma row: luma sample 2j takes 3/4 of chroma j and
+// 1/4 of j - 1, sample 2j + 1 takes 1/4 of j + 1. Writes w samples.
+VIDSCORE_ROW_LOOP void upsample_row(const float* __restrict padded, float* __restrict out, int w) {
+  const int pairs = w / 2;
+  for (int j = 0; j < pairs; ++j) {
+    const float c = 0.75f * padded[j + 1];
+    out[2 * j] = c + 0.25f * padded[j];
+    out[2 * j + 1] = c + 0.25f * padded[j + 2];
+  }
+  if (w % 2) out[w - 1] = 0.75f * padded[pairs + 1] + 0.25f * padded[pairs];
+}
+
 // One row of RGB from luma and chroma already at full resolution (chroma minus 128).
-void rgb_row(const uint8_t* __restrict luma, const float* __restrict u, const float* __restrict v,
-             float* __restrict red, float* __restrict green, float* __restrict blue, int w,
-             float ys, float yo, float rv, float gu, float gv, float bu) {
+VIDSCORE_ROW_LOOP void rgb_row(const uint8_t* __restrict luma, const float* __restrict u,
+                               const float* __restrict v, float* __restrict red,
+                               float* __restrict green, float* __restrict blue, int w, float ys,
+                               float yo, float rv, float gu, float gv, float bu) {
   for (int x = 0; x < w; ++x) {
     const float l = ys * (static_cast<float>(luma[x]) - yo);
     red[x] = clamp255(l + rv * v[x]);
@@ -44,21 +77,54 @@ void rgb_row(const uint8_t* __restrict luma, const float* __restrict u, const fl
   }
 }
 
-// One row of luma from RGB; the clamped RGB goes to r, g, b for the chroma.
-void luma_row(const float* __restrict red, const float* __restrict green,
-              const float* __restrict blue, uint8_t* __restrict luma, float* __restrict r,
-              float* __restrict g, float* __restrict b, int w, float yo, float wr, float wg,
-              float wb) {
+// RGB -> YUV
+
+// One row of luma from RGB. The clamped RGB goes to r, g, b (first row of a chroma row), or is
+// added to them (the rows after it).
+template <bool kAdd>
+VIDSCORE_ROW_LOOP void luma_row(const float* __restrict red, const float* __restrict green,
+                                const float* __restrict blue, uint8_t* __restrict luma,
+                                float* __restrict r, float* __restrict g, float* __restrict b,
+                                int w, float yo, float wr, float wg, float wb) {
   for (int x = 0; x < w; ++x) {
-    r[x] = clamp255(red[x]);
-    g[x] = clamp255(green[x]);
-    b[x] = clamp255(blue[x]);
-    luma[x] = static_cast<uint8_t>(static_cast<int>(yo + wr * r[x] + wg * g[x] + wb * b[x]));
+    const float cr = clamp255(red[x]), cg = clamp255(green[x]), cb = clamp255(blue[x]);
+    luma[x] = static_cast<uint8_t>(static_cast<int>(yo + wr * cr + wg * cg + wb * cb));
+    if (kAdd) {
+      r[x] += cr;
+      g[x] += cg;
+      b[x] += cb;
+    } else {
+      r[x] = cr;
+      g[x] = cg;
+      b[x] = cb;
+    }
   }
 }
 
-void add_row(float* __restrict sum, const float* __restrict row, int w) {
-  for (int x = 0; x < w; ++x) sum[x] += row[x];
+// Chroma from RGB sums: sample j averages `span` (1 or 2) summed columns starting at span * j,
+// each already the sum of `rows` rows. Writes n samples.
+struct ChromaWeights {
+  float kr, kg, kb, us, vs;
+};
+
+template <int kSpan>
+VIDSCORE_ROW_LOOP void chroma_row(const float* __restrict sr, const float* __restrict sg,
+                                  const float* __restrict sb, uint8_t* __restrict cb,
+                                  uint8_t* __restrict cr, int n, float scale, ChromaWeights k) {
+  for (int j = 0; j < n; ++j) {
+    float r = sr[kSpan * j], g = sg[kSpan * j], b = sb[kSpan * j];
+    if (kSpan == 2) {
+      r += sr[2 * j + 1];
+      g += sg[2 * j + 1];
+      b += sb[2 * j + 1];
+    }
+    r *= scale;
+    g *= scale;
+    b *= scale;
+    const float l = k.kr * r + k.kg * g + k.kb * b;
+    cb[j] = static_cast<uint8_t>(static_cast<int>(clamp255(128.5f + k.us * (b - l))));
+    cr[j] = static_cast<uint8_t>(static_cast<int>(clamp255(128.5f + k.vs * (r - l))));
+  }
 }
 
 void check_rgb_tensor(const torch::Tensor& t, const YuvImage& img) {
@@ -81,8 +147,12 @@ void yuv_to_rgb_tensor(const YuvImage& src, torch::Tensor out) {
   float* const base = out.data_ptr<float>();
   const int64_t plane = out.stride(0), row = out.stride(1);
 
-  at::parallel_for(0, h, 16, [=](int64_t begin, int64_t end) {
-    std::vector<float> cu(cw), cv(cw), u(w), v(w);
+  parallel_rows(h, 16, torch::get_num_threads(), [=](int64_t begin, int64_t end) {
+    std::vector<float> cu(cw + 2), cv(cw + 2), u, v;
+    if (sx) {
+      u.resize(w);
+      v.resize(w);
+    }
     for (int64_t y = begin; y < end; ++y) {
       // Vertically: the chroma row at the centre of this luma row's pair, and its neighbour.
       int k = static_cast<int>(y >> sy), n = k;
@@ -92,32 +162,23 @@ void yuv_to_rgb_tensor(const YuvImage& src, torch::Tensor out) {
         w0 = 0.75f;
         w1 = 0.25f;
       }
-      const uint8_t* u0 = src.plane[1] + static_cast<int64_t>(k) * src.stride[1];
-      const uint8_t* u1 = src.plane[1] + static_cast<int64_t>(n) * src.stride[1];
-      const uint8_t* v0 = src.plane[2] + static_cast<int64_t>(k) * src.stride[2];
-      const uint8_t* v1 = src.plane[2] + static_cast<int64_t>(n) * src.stride[2];
-      for (int j = 0; j < cw; ++j) {
-        cu[j] = w0 * u0[j] + w1 * u1[j] - 128.f;
-        cv[j] = w0 * v0[j] + w1 * v1[j] - 128.f;
-      }
-      // Horizontally: luma sample 2j takes 3/4 of chroma j and 1/4 of j-1, 2j+1 of j+1.
+      blend_chroma_row(src.plane[1] + static_cast<int64_t>(k) * src.stride[1],
+                       src.plane[1] + static_cast<int64_t>(n) * src.stride[1], cu.data(), cw, w0,
+                       w1);
+      blend_chroma_row(src.plane[2] + static_cast<int64_t>(k) * src.stride[2],
+                       src.plane[2] + static_cast<int64_t>(n) * src.stride[2], cv.data(), cw, w0,
+                       w1);
+      const float* uu = cu.data() + 1;
+      const float* vv = cv.data() + 1;
       if (sx) {
-        for (int j = 0; j < cw; ++j) {
-          const int l = std::max(j - 1, 0), r = std::min(j + 1, cw - 1);
-          u[2 * j] = 0.75f * cu[j] + 0.25f * cu[l];
-          v[2 * j] = 0.75f * cv[j] + 0.25f * cv[l];
-          if (2 * j + 1 < w) {
-            u[2 * j + 1] = 0.75f * cu[j] + 0.25f * cu[r];
-            v[2 * j + 1] = 0.75f * cv[j] + 0.25f * cv[r];
-          }
-        }
-      } else {
-        std::copy(cu.begin(), cu.end(), u.begin());
-        std::copy(cv.begin(), cv.end(), v.begin());
+        upsample_row(cu.data(), u.data(), w);
+        upsample_row(cv.data(), v.data(), w);
+        uu = u.data();
+        vv = v.data();
       }
       float* red = base + y * row;
-      rgb_row(src.plane[0] + y * src.stride[0], u.data(), v.data(), red, red + plane,
-              red + 2 * plane, w, ys, yo, rv, gu, gv, bu);
+      rgb_row(src.plane[0] + y * src.stride[0], uu, vv, red, red + plane, red + 2 * plane, w, ys,
+              yo, rv, gu, gv, bu);
     }
   });
 }
@@ -130,50 +191,40 @@ void rgb_tensor_to_yuv(const torch::Tensor& rgb_in, YuvImage& dst) {
   const int w = dst.width, h = dst.height;
   const int sx = dst.chroma_shift_x, sy = dst.chroma_shift_y;
   const int cw = (w + (1 << sx) - 1) >> sx, ch = (h + (1 << sy) - 1) >> sy;
-  const float kr = m.kr, kg = m.kg, kb = m.kb;
   const float ys = m.y_scale, yo = m.y_offset + 0.5f;  // + 0.5: rounded half up
-  const float us = m.c_scale / (2.f * (1.f - kb)), vs = m.c_scale / (2.f * (1.f - kr));
+  const float wr = ys * m.kr, wg = ys * m.kg, wb = ys * m.kb;
+  const ChromaWeights cwt{m.kr, m.kg, m.kb, m.c_scale / (2.f * (1.f - m.kb)),
+                          m.c_scale / (2.f * (1.f - m.kr))};
   const float* const base = rgb.data_ptr<float>();
   const int64_t plane = rgb.stride(0), row = rgb.stride(1);
 
   // Each task takes whole chroma rows, with the luma rows they cover.
-  at::parallel_for(0, ch, 8, [=, &dst](int64_t begin, int64_t end) {
-    // Clamped RGB summed over the covered rows, and the next row's before it is added.
-    std::vector<float> sr(w), sg(w), sb(w), next_r(w), next_g(w), next_b(w);
+  parallel_rows(ch, 8, torch::get_num_threads(), [=, &dst](int64_t begin, int64_t end) {
+    // Clamped RGB summed over the luma rows a chroma row covers.
+    std::vector<float> sr(w), sg(w), sb(w);
     for (int64_t k = begin; k < end; ++k) {
       const int64_t r0 = k << sy, r1 = std::min<int64_t>(r0 + (int64_t{1} << sy), h);
       for (int64_t y = r0; y < r1; ++y) {
         const float* red = base + y * row;
         uint8_t* luma = dst.plane[0] + y * dst.stride[0];
-        if (y == r0) {
-          luma_row(red, red + plane, red + 2 * plane, luma, sr.data(), sg.data(), sb.data(), w,
-                   yo, ys * kr, ys * kg, ys * kb);
-        } else {
-          luma_row(red, red + plane, red + 2 * plane, luma, next_r.data(), next_g.data(),
-                   next_b.data(), w, yo, ys * kr, ys * kg, ys * kb);
-          add_row(sr.data(), next_r.data(), w);
-          add_row(sg.data(), next_g.data(), w);
-          add_row(sb.data(), next_b.data(), w);
-        }
+        if (y == r0)
+          luma_row<false>(red, red + plane, red + 2 * plane, luma, sr.data(), sg.data(),
+                          sb.data(), w, yo, wr, wg, wb);
+        else
+          luma_row<true>(red, red + plane, red + 2 * plane, luma, sr.data(), sg.data(),
+                         sb.data(), w, yo, wr, wg, wb);
       }
       uint8_t* cb = dst.plane[1] + k * dst.stride[1];
       uint8_t* cr = dst.plane[2] + k * dst.stride[2];
       const float rows = static_cast<float>(r1 - r0);
-      for (int j = 0; j < cw; ++j) {
-        const int x0 = j << sx, x1 = std::min(x0 + (1 << sx), w);
-        float r = 0, g = 0, b = 0;
-        for (int x = x0; x < x1; ++x) {
-          r += sr[x];
-          g += sg[x];
-          b += sb[x];
-        }
-        const float scale = 1.f / (rows * static_cast<float>(x1 - x0));
-        r *= scale;
-        g *= scale;
-        b *= scale;
-        const float l = kr * r + kg * g + kb * b;
-        cb[j] = static_cast<uint8_t>(static_cast<int>(clamp255(128.5f + us * (b - l))));
-        cr[j] = static_cast<uint8_t>(static_cast<int>(clamp255(128.5f + vs * (r - l))));
+      if (!sx) {
+        chroma_row<1>(sr.data(), sg.data(), sb.data(), cb, cr, cw, 1.f / rows, cwt);
+      } else {
+        // Whole pairs of columns, then a last lone column when the width is odd.
+        chroma_row<2>(sr.data(), sg.data(), sb.data(), cb, cr, w / 2, 1.f / (2.f * rows), cwt);
+        if (w % 2)
+          chroma_row<1>(sr.data() + w - 1, sg.data() + w - 1, sb.data() + w - 1, cb + w / 2,
+                        cr + w / 2, 1, 1.f / rows, cwt);
       }
     }
   });

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <vector>
 
 #include "vidscore/segment.h"
@@ -32,6 +34,8 @@ struct Incoming {
   int tag = 0, source = 0, bytes = 0;
 };
 Incoming wait_for_message(int source);
+// The same, giving up (nothing) as soon as `stop_waiting()` is true and no message is there.
+std::optional<Incoming> wait_for_message(int source, const std::function<bool()>& stop_waiting);
 // Receives the message `in` announced, whole.
 std::vector<uint8_t> receive(const Incoming& in);
 

@@ -24,6 +24,19 @@ struct EncoderParams {
   int reorder_delay = 0;       // frames the encoder holds back for B-frames (dts below pts)
 };
 
+// A segment's encoder after its last frame: flushing it (x264 still holds its look-ahead, a good
+// part of the segment's work) can run on another thread while the next segment's encoder starts.
+class PendingFlush {
+ public:
+  // Flushes; moves the packets (decode order) and the segment's extradata into `out`.
+  void finish(SegmentResult& out);
+
+ private:
+  friend class SegmentEncoder;
+  CodecContextPtr enc_;
+  std::vector<PacketData> packets_;  // those that came out before the flush
+};
+
 class SegmentEncoder {
  public:
   // Checks the options by opening an encoder once. Throws UsageError for an unknown encoder or
@@ -39,6 +52,8 @@ class SegmentEncoder {
   void encode_next(int64_t pts);
   // Flushes; moves the packets (decode order) and the segment's extradata into `out`.
   void end(SegmentResult& out);
+  // The segment's encoder, every frame sent, for flushing elsewhere; begin() may follow at once.
+  PendingFlush release();
 
   EncoderParams params() const;
   // Options the encoder does not have (ignored), 10-bit to 8-bit, ...: for rank 0 to print.
@@ -46,7 +61,6 @@ class SegmentEncoder {
 
  private:
   CodecContextPtr open_encoder();
-  void drain();  // moves finished packets into pending_
 
   VideoInfo video_;
   WriterOptions opts_;
