@@ -142,6 +142,7 @@ Config config_from_json(const json& j, const std::string& origin, const std::str
     r.str("precision", c.precision, {"fp32", "fp16"});
     r.integer("batch_size", c.batch_size, 1, 1024);
     r.integer("threads", c.threads, 0, 1024);
+    r.integer("streams", c.streams, 0, 64);
     if (const json* in = r.object("input")) {
       ObjectReader ri(*in, "/model/input", origin);
       ri.number("scale", c.input.scale, 1e-9, 1e9);
@@ -282,6 +283,7 @@ json config_to_json(const Config& c) {
         {"precision", c.precision},
         {"batch_size", c.batch_size},
         {"threads", c.threads},
+        {"streams", c.streams},
         {"input",
          {{"scale", c.input.scale},
           {"mean", c.input.mean},

@@ -77,7 +77,7 @@ TEST_CASE("config errors name the JSON path", "[unit][config]") {
         "config c.json: /model/batch_size: 0 is out of range [1, 1024]");
   CHECK(error_of(json::parse(R"({"model": {"bach_size": 2}})")) ==
         "config c.json: /model/bach_size: unknown key (known here: path, device, precision, "
-        "batch_size, threads, input)");
+        "batch_size, threads, streams, input)");
   CHECK(error_of(json::parse(R"({"colour": 1})")) ==
         "config c.json: /colour: unknown key (known here: task, model, style, detect, classify, "
         "embed, encode, pipeline, progress)");

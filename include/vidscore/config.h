@@ -69,6 +69,8 @@ struct Config {
   std::string precision = "fp32";  // "fp32", or "fp16" (CUDA only)
   int batch_size = 4;            // frames per forward call
   int threads = 0;               // intra-op threads per rank; 0: cores of the node / ranks on it
+  int streams = 0;               // batches run at once per rank, sharing its threads; 0: auto
+                                 // (2 on a CPU with 2+ threads, but for the float path; else 1)
   ModelInput input;              // how pixels become the model's input tensor
   ImageInput image;              // classify / embed: resize, crop or pad to the input size
 

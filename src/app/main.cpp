@@ -61,6 +61,8 @@ void print_usage(const Config& d) {
       "  --precision P        fp32 | fp16 (model.precision)             [%s]\n"
       "  --batch-size N       frames per forward call (model.batch_size) [%d]\n"
       "  --threads N          intra-op threads per rank, 0 = cores/ranks [%d]\n"
+      "  --streams N          batches run at once per rank, sharing its threads\n"
+      "                       (model.streams), 0 = auto: 2 on a CPU, 1 on a GPU [%d]\n"
       "  --crf N              x264 quality, 0-51 (encode.crf)           [%d]\n"
       "  --preset P           x264 preset (encode.preset)               [%s]\n"
       "  --transport T        auto | packets | frames (pipeline.transport) [%s]\n"
@@ -88,7 +90,7 @@ void print_usage(const Config& d) {
       "            3 done on a damaged or cut input (what decoded was written; see the note),\n"
       "            4 archive job done, but some inputs failed (each named with its reason)\n",
       d.output_extension.c_str(), d.model_path.empty() ? "none" : d.model_path.c_str(), d.device.c_str(),
-      d.precision.c_str(), d.batch_size, d.threads, d.crf, d.preset.c_str(), d.transport.c_str(), d.segment_seconds, d.segment_frames,
+      d.precision.c_str(), d.batch_size, d.threads, d.streams, d.crf, d.preset.c_str(), d.transport.c_str(), d.segment_seconds, d.segment_frames,
       d.progress.c_str(), d.task.c_str());
 }
 
@@ -117,7 +119,7 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
   std::vector<std::pair<std::string, std::string>> overrides;
   const std::vector<std::string> with_value = {
       "--config", "--input",   "--output",       "--model",        "--device",  "--precision",
-      "--batch-size", "--threads", "--crf", "--preset", "--transport", "--segment-frames",
+      "--batch-size", "--threads", "--streams", "--crf", "--preset", "--transport", "--segment-frames",
       "--progress", "--work-dir", "--output-ext",
       "--task", "--detections", "--log-level", "--class-names", "--top-k"};
   for (int i = 1; i < argc; ++i) {
@@ -176,6 +178,7 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
     else if (flag == "--precision") j["model"]["precision"] = v;
     else if (flag == "--batch-size") j["model"]["batch_size"] = parse_int(flag, v);
     else if (flag == "--threads") j["model"]["threads"] = parse_int(flag, v);
+    else if (flag == "--streams") j["model"]["streams"] = parse_int(flag, v);
     else if (flag == "--crf") j["encode"]["crf"] = parse_int(flag, v);
     else if (flag == "--preset") j["encode"]["preset"] = v;
     else if (flag == "--transport") j["pipeline"]["transport"] = v;

@@ -37,6 +37,14 @@ int test_hook_for(const char* variable, int rank) {
   }
 }
 
+// Model streams (model_streams.h): on the CPU, two unless the float path runs (its batch lives
+// in the task) or the rank has a single thread.
+int pick_streams(const Config& config, const Task& task, bool float_path) {
+  if (float_path) return 1;
+  if (config.streams > 0) return config.streams;
+  return task.device_name() == "cpu" && task.threads() >= 2 ? 2 : 1;
+}
+
 }  // namespace
 
 double peak_rss_mib() {
@@ -50,7 +58,10 @@ SegmentWorker::SegmentWorker(const Config& config, const VideoInfo& video,
     : video_(video),
       task_(task),
       decoder_(video, par),
-      to_rgb_(task.input_frame_size(video.size), task.threads()),
+      streams_count_(pick_streams(config, task, encode && task.takes_yuv())),
+      // With model streams the conversion runs beside the model: one thread is enough, more
+      // would only take cores from the streams.
+      to_rgb_(task.input_frame_size(video.size), streams_count_ > 1 ? 1 : task.threads()),
       batch_frames_(std::max(1, config.batch_size)),
       rank_(rank),
       delay_ms_per_frame_(test_hook_for("VIDSCORE_TEST_SLOW_RANK", rank)) {
@@ -70,6 +81,18 @@ SegmentWorker::SegmentWorker(const Config& config, const VideoInfo& video,
     fallback_rgb_.resize(video.size.rgb_bytes());
   else
     batch_.pixels.resize(static_cast<size_t>(batch_frames_) * batch_.size.rgb_bytes());
+  const int streams = streams_count_;
+  if (streams > 1) {
+    for (int i = 0; i < streams; ++i) {
+      chunks_.push_back(std::make_unique<Chunk>());
+      chunks_.back()->size = batch_.size;
+      chunks_.back()->frame_size = batch_.frame_size;
+      chunks_.back()->pixels.resize(batch_.pixels.size());
+      spare_.push_back(chunks_.back().get());
+    }
+    streams_ = std::make_unique<ModelStreams>(task, streams,
+                                              std::max(1, task.threads() / streams));
+  }
 }
 
 void SegmentWorker::load(const AVFrame& frame) {
@@ -102,22 +125,47 @@ void SegmentWorker::run_batch(SegmentResult& out) {
       encoder_->encode_next(batch_.pts[i]);
       encode_s_ += seconds_since(t1);
     }
-  } else {
-    batch_.pixels.resize(static_cast<size_t>(batch_.count()) * batch_.size.rgb_bytes());
-    batch_.annotations.clear();
-    task_.process(batch_);
-    if (!batch_.annotations.empty()) {
-      VIDSCORE_ASSERT(static_cast<int>(batch_.annotations.size()) == batch_.count());
-      for (auto& f : batch_.annotations) out.annotations.push_back(std::move(f));
-    }
-    auto t0 = Clock::now();
-    if (encoder_)
-      for (int i = 0; i < batch_.count(); ++i) encoder_->encode(batch_.frame(i), batch_.pts[i]);
-    encode_s_ += seconds_since(t0);
-    batch_.pixels.resize(static_cast<size_t>(batch_frames_) * batch_.size.rgb_bytes());
+    out.frame_pts.insert(out.frame_pts.end(), batch_.pts.begin(), batch_.pts.end());
+    batch_.pts.clear();
+    return;
   }
-  out.frame_pts.insert(out.frame_pts.end(), batch_.pts.begin(), batch_.pts.end());
-  batch_.pts.clear();
+  batch_.pixels.resize(static_cast<size_t>(batch_.count()) * batch_.size.rgb_bytes());
+  batch_.annotations.clear();
+  if (!streams_) {
+    task_.process(batch_);
+    finish_batch(batch_, out);
+    return;
+  }
+  // The batch goes to a free stream; decoding the next one goes on meanwhile.
+  if (streams_->running() == streams_->size()) finish_oldest_stream(out);
+  Chunk* full = spare_.back();
+  spare_.pop_back();
+  std::swap(*full, batch_);
+  batch_.pixels.resize(static_cast<size_t>(batch_frames_) * batch_.size.rgb_bytes());
+  streams_->submit(full);
+}
+
+void SegmentWorker::finish_oldest_stream(SegmentResult& out) {
+  auto t0 = Clock::now();
+  Chunk* done = streams_->take_oldest();
+  stream_wait_s_ += seconds_since(t0);
+  finish_batch(*done, out);
+  spare_.push_back(done);
+}
+
+void SegmentWorker::finish_batch(Chunk& chunk, SegmentResult& out) {
+  if (!chunk.annotations.empty()) {
+    VIDSCORE_ASSERT(static_cast<int>(chunk.annotations.size()) == chunk.count());
+    for (auto& f : chunk.annotations) out.annotations.push_back(std::move(f));
+    chunk.annotations.clear();
+  }
+  auto t0 = Clock::now();
+  if (encoder_)
+    for (int i = 0; i < chunk.count(); ++i) encoder_->encode(chunk.frame(i), chunk.pts[i]);
+  encode_s_ += seconds_since(t0);
+  out.frame_pts.insert(out.frame_pts.end(), chunk.pts.begin(), chunk.pts.end());
+  chunk.pts.clear();
+  chunk.pixels.resize(static_cast<size_t>(batch_frames_) * chunk.size.rgb_bytes());
 }
 
 FedSegment SegmentWorker::feed(const SegmentWork& work,
@@ -125,6 +173,7 @@ FedSegment SegmentWorker::feed(const SegmentWork& work,
   auto t_start = Clock::now();
   const double inference_before = task_.timings().inference_s;
   const double convert_before = convert_s_, encode_before = encode_s_;
+  const double wait_before = stream_wait_s_;
   FedSegment fed;
   SegmentResult& out = fed.result;
   out.index = work.index;
@@ -142,12 +191,15 @@ FedSegment SegmentWorker::feed(const SegmentWork& work,
     }
   });
   run_batch(out);
+  while (streams_ && streams_->running() > 0) finish_oldest_stream(out);
   if (encoder_) fed.flush = encoder_->release();
   out.invalid_packets = decoder_.invalid_packets() - invalid_before;
   out.repeated_pts = decoder_.repeated_pts() - repeated_before;
   out.notes = decoder_.take_notes();
-  // Decoding is what the segment took beyond conversion, the model and the encoder.
-  const double inference = task_.timings().inference_s - inference_before;
+  // Decoding is what the segment took beyond conversion, the model and the encoder (with
+  // streams: beyond waiting for them, the model ran beside).
+  const double inference = streams_ ? stream_wait_s_ - wait_before
+                                    : task_.timings().inference_s - inference_before;
   decode_s_ += seconds_since(t_start) - inference - (convert_s_ - convert_before) -
                (encode_s_ - encode_before) -
                (delay_ms_per_frame_ > 0 ? delay_ms_per_frame_ * out.frames() / 1000.0 : 0.0);

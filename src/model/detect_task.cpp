@@ -302,8 +302,7 @@ void DetectTask::process(Chunk& chunk) {
                         class_names_, config_.detect.mask_alpha);
     }
   }
-  timings_.inference_s += seconds_since(t0);
-  timings_.frames += chunk.count();
+  add_timings(seconds_since(t0), chunk.count());
 }
 
 }  // namespace vidscore

@@ -24,7 +24,14 @@ torch::Device pick_device(const std::string& wanted, int local_rank) {
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % count));
 }
 
+namespace {
+thread_local int stream_threads = 0;  // set_stream_threads
+}  // namespace
+
+void set_stream_threads(int threads) { stream_threads = threads; }
+
 void use_threads(int threads) {
+  if (stream_threads > 0) threads = stream_threads;
   if (threads > 0 && torch::get_num_threads() != threads) torch::set_num_threads(threads);
 }
 
@@ -93,16 +100,27 @@ bool Model::optimize_for_inference() {
 torch::jit::IValue Model::forward(const torch::Tensor& batch) {
   std::vector<torch::jit::IValue> inputs{fp16_ ? batch.to(torch::kHalf) : batch};
   try {
-    if (optimized_) {
+    // Model streams call this on several threads at once: a forward on a module is safe so, the
+    // switch back to the module as written is not.
+    torch::jit::Module module;
+    bool optimized;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      module = module_;
+      optimized = optimized_;
+    }
+    if (optimized) {
       try {
-        return module_.forward(inputs);
+        return module.forward(inputs);
       } catch (const std::exception&) {
         // The optimised graph failed where the model as written may not: use that from now on.
+        std::lock_guard<std::mutex> lock(mu_);
         module_ = original_;
         optimized_ = false;
+        module = module_;
       }
     }
-    return module_.forward(inputs);
+    return module.forward(inputs);
   } catch (const c10::Error& e) {
     throw RuntimeError("model " + path_ + ": forward failed on a batch of shape " +
                        shape_string(batch) + ": " +

@@ -14,9 +14,7 @@ namespace vidscore {
 
 ScoreTask::ScoreTask(const Config& config, torch::Device device)
     : config_(config),
-      model_(config.model_path, device, config.precision == "fp16"),
-      staged_(static_cast<size_t>(std::max(1, config.batch_size)) *
-              FrameSize{config.image.width, config.image.height}.rgb_bytes()) {
+      model_(config.model_path, device, config.precision == "fp16") {
   // Classifiers and feature extractors are plain convolution stacks: frozen and optimised they
   // run faster on the CPU (GPU runs keep the model as it is, like the other tasks).
   if (model_.device().is_cpu()) model_.optimize_for_inference();
@@ -45,18 +43,19 @@ std::vector<std::string> ScoreTask::score(int count, const std::function<Picture
   const size_t in_bytes = FrameSize{config_.image.width, config_.image.height}.rgb_bytes();
   const int batch = std::max(1, config_.batch_size);
   std::vector<std::string> out;
+  std::vector<uint8_t> staged(static_cast<size_t>(batch) * in_bytes);  // per call: streams
+  double preprocess_s = 0;
   for (int i = 0; i < count; i += batch) {
     const int n = std::min(batch, count - i);
     auto t1 = Clock::now();
     for (int k = 0; k < n; ++k) {
       const Picture p = picture(i + k);
-      transform_image(p.rgb, p.size, config_.image, &staged_[k * in_bytes]);
+      transform_image(p.rgb, p.size, config_.image, &staged[k * in_bytes]);
     }
-    timings_.preprocess_s += seconds_since(t1);
-    for (auto& a : annotate(run_batch(staged_.data(), n))) out.push_back(std::move(a));
+    preprocess_s += seconds_since(t1);
+    for (auto& a : annotate(run_batch(staged.data(), n))) out.push_back(std::move(a));
   }
-  timings_.inference_s += seconds_since(t0);
-  timings_.frames += count;
+  add_timings(seconds_since(t0), count, preprocess_s);
   return out;
 }
 

@@ -87,8 +87,7 @@ void StyleTask::run_loaded(int frames) {
   auto t0 = Clock::now();
   const FrameSize size{static_cast<int>(loaded_.size(3)), static_cast<int>(loaded_.size(2))};
   output_ = restyle(loaded_.slice(0, 0, frames), size);
-  timings_.inference_s += seconds_since(t0);
-  timings_.frames += frames;
+  add_timings(seconds_since(t0), frames);
 }
 
 void StyleTask::store_yuv(int slot, YuvImage& picture) {
@@ -106,8 +105,7 @@ void StyleTask::process(Chunk& chunk) {
     int n = std::min(batch, chunk.count() - i);
     run_batch(chunk.frame(i), n, chunk.size);
   }
-  timings_.inference_s += seconds_since(t0);
-  timings_.frames += chunk.count();
+  add_timings(seconds_since(t0), chunk.count());
 }
 
 }  // namespace vidscore

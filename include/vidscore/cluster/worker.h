@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "vidscore/cluster/image_worker.h"
+#include "vidscore/cluster/model_streams.h"
 #include "vidscore/config.h"
 #include "vidscore/frame.h"
 #include "vidscore/media/segment_decoder.h"
@@ -54,10 +55,13 @@ class SegmentWorker {
  private:
   void load(const AVFrame& frame);  // converts the next frame of the batch for the task
   void run_batch(SegmentResult& out);
+  void finish_batch(Chunk& chunk, SegmentResult& out);  // its annotations, encoding, pts
+  void finish_oldest_stream(SegmentResult& out);        // waits for it, then finish_batch
 
   VideoInfo video_;
   Task& task_;
   SegmentDecoder decoder_;
+  int streams_count_;  // model streams: 1 = none
   std::unique_ptr<SegmentEncoder> encoder_;  // null: no video written
   ToRgbConverter to_rgb_;
   int batch_frames_;
@@ -67,6 +71,12 @@ class SegmentWorker {
   bool float_path_ = false;           // YUV planes <-> the task's float tensors (Task::takes_yuv)
   std::vector<uint8_t> fallback_rgb_;  // float path: one frame swscale had to convert
   double decode_s_ = 0, convert_s_ = 0, encode_s_ = 0;
+  double stream_wait_s_ = 0;  // waiting for a stream's batch
+  // Model streams: the chunks batches go to them in (declared before streams_, which must go
+  // first), those free, and the streams; none with one stream.
+  std::vector<std::unique_ptr<Chunk>> chunks_;
+  std::vector<Chunk*> spare_;
+  std::unique_ptr<ModelStreams> streams_;
 };
 
 // One rank's worker for a whole job, which may have many inputs (or, for an image folder, runs

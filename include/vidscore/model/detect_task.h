@@ -29,7 +29,6 @@ class DetectTask : public Task {
   void process(Chunk& chunk) override;
   FrameSize input_frame_size(FrameSize frame) const override;
   std::string device_name() const override { return model_.device().str(); }
-  const TaskTimings& timings() const override { return timings_; }
 
   // Detects on `frames` packed RGB frames at `pixels`; checks the output against the layout.
   // `size` is the pixels' size; `frame` the video's (boxes are in its pixels), when the pixels
@@ -50,7 +49,6 @@ class DetectTask : public Task {
   Model model_;
   std::vector<std::string> class_names_;
   int model_classes_ = 0;
-  TaskTimings timings_;
 };
 
 }  // namespace vidscore

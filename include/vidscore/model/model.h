@@ -2,6 +2,8 @@
 // Knows nothing of FFmpeg or MPI. Not thread-safe: one thread runs a Model.
 #pragma once
 
+#include <mutex>
+
 #include <string>
 
 #include <torch/script.h>
@@ -47,6 +49,7 @@ class Model {
   torch::jit::Module module_;
   torch::jit::Module original_;  // the module as loaded, when module_ is the optimised one
   bool optimized_ = false;
+  std::mutex mu_;  // module_ and optimized_
 };
 
 // `frames` packed RGB24 frames at `pixels` as a contiguous float [B, 3, H, W] tensor (values

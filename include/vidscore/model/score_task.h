@@ -23,7 +23,6 @@ class ScoreTask : public Task {
   bool takes_images() const override { return true; }
   std::vector<std::string> process_images(const std::vector<const RgbImage*>& images) override;
   std::string device_name() const override { return model_.device().str(); }
-  const TaskTimings& timings() const override { return timings_; }
 
   // Runs `n` pictures of the model's input size (packed RGB24 at `pixels`); returns the output
   // as a float [n, D] tensor on the CPU. Throws RuntimeError when the output is not one tensor
@@ -44,8 +43,6 @@ class ScoreTask : public Task {
   std::vector<std::string> score(int count, const std::function<Picture(int)>& picture);
 
   Model model_;
-  TaskTimings timings_;
-  std::vector<uint8_t> staged_;  // batch_size pictures at the model's input size
 };
 
 // Top-k classes per picture: JSON [{"id": 281, "name": "tabby", "score": 0.912345}, ...], best

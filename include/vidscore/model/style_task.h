@@ -13,7 +13,6 @@ class StyleTask : public Task {
   StyleTask(const Config& config, torch::Device device);
   void process(Chunk& chunk) override;
   std::string device_name() const override { return model_.device().str(); }
-  const TaskTimings& timings() const override { return timings_; }
 
   // One batch: `frames` packed RGB24 frames of `size` at `pixels`, replaced in place.
   void run_batch(uint8_t* pixels, int frames, FrameSize size);
@@ -33,7 +32,6 @@ class StyleTask : public Task {
 
   Config config_;
   Model model_;
-  TaskTimings timings_;
   torch::Tensor loaded_;  // the float path's input batch, [batch_size, 3, H, W]
   torch::Tensor output_;  // the float path's last results
 };

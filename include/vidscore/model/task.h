@@ -1,9 +1,11 @@
 // A task turns a chunk of RGB frames into its results in place: restyled pixels (style), later
 // annotated pixels plus detections. The header keeps torch out of its users (pipeline, main).
-// One Task per rank; process() is called from one thread at a time.
+// One Task per rank. process() may run on several threads at once (the worker's model streams,
+// each on its own chunk); the float path (load_yuv .. store_yuv) runs on one thread.
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "vidscore/config.h"
@@ -49,7 +51,11 @@ class Task {
 
   // "cpu" or "cuda:N": where the model runs.
   virtual std::string device_name() const = 0;
-  virtual const TaskTimings& timings() const = 0;
+  // Totals so far, over every thread that ran the task.
+  TaskTimings timings() const {
+    std::lock_guard<std::mutex> lock(timings_mu_);
+    return timings_;
+  }
 
   // Intra-op threads for process(). OpenMP keeps the thread count per calling thread, so
   // process() applies it on whichever thread runs it (rank 0 runs the model off the main thread).
@@ -57,8 +63,22 @@ class Task {
   int threads() const { return threads_; }
 
  protected:
+  void add_timings(double inference_s, int64_t frames, double preprocess_s = 0) {
+    std::lock_guard<std::mutex> lock(timings_mu_);
+    timings_.inference_s += inference_s;
+    timings_.preprocess_s += preprocess_s;
+    timings_.frames += frames;
+  }
   int threads_ = 1;
+
+ private:
+  mutable std::mutex timings_mu_;
+  TaskTimings timings_;
 };
+
+// Intra-op threads for the tasks run on the calling thread from now on, whatever the task's own
+// count (0: the task's): a model stream's share of the rank's threads.
+void set_stream_threads(int threads);
 
 // Tunes glibc's allocator for tensor-sized blocks (see task.cpp). Call first thing in main,
 // before any thread starts; make_task calls it too. Idempotent.
