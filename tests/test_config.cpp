@@ -31,9 +31,13 @@ TEST_CASE("config defaults and values", "[unit][config]") {
     CHECK(c.crf == 18);
     CHECK(c.preset == "medium");
     CHECK(c.transport == "auto");
-    CHECK(c.effective_segment_frames(25.0) == 50);
-    CHECK(c.effective_segment_frames(30000.0 / 1001) == 60);
-    CHECK(c.effective_segment_frames(0.0) == 50);
+    CHECK(c.effective_segment_frames(25.0, 2) == 50);  // 2 s on several ranks
+    CHECK(c.effective_segment_frames(30000.0 / 1001, 4) == 60);
+    CHECK(c.effective_segment_frames(0.0, 2) == 50);
+    CHECK(c.effective_segment_frames(25.0, 1) == 250);  // 10 s on one rank
+    c.segment_seconds = 3;
+    CHECK(c.effective_segment_frames(25.0, 1) == 75);  // as set, whatever the ranks
+    CHECK(c.effective_segment_frames(25.0, 3) == 75);
   }
   SECTION("values are read and relative model paths resolve against the config's folder") {
     Config c = config_from_json(json::parse(R"({"model": {"path": "m.pt", "batch_size": 2,
@@ -44,7 +48,7 @@ TEST_CASE("config defaults and values", "[unit][config]") {
     CHECK(c.input.scale == 0.5);
     CHECK(c.input.bgr);
     CHECK(c.crf == 23);
-    CHECK(c.effective_segment_frames(25.0) == 50);
+    CHECK(c.effective_segment_frames(25.0, 2) == 50);
   }
   SECTION("absolute paths stay as they are") {
     Config c = config_from_json(json::parse(R"({"model": {"path": "/m/x.pt"}})"), "c.json", "/b");

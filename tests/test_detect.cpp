@@ -72,6 +72,22 @@ def forward(self, x):
     return out
 )";
 
+// The shared YOLOX-Nano's settings (the export's layout, input and padding, COCO names).
+json yolox_json(const std::string& shared) {
+  return json{{"task", "detect"},
+              {"detect",
+               {{"layout", "yolov5"},
+                {"input_size", {416, 416}},
+                {"pad_value", 114},
+                {"class_names", shared + "/models/coco80.names"}}}};
+}
+
+std::string yolox_config(const TempDir& dir, const std::string& shared) {
+  std::string config = dir.path("yolox.json");
+  std::ofstream(config) << yolox_json(shared).dump();
+  return config;
+}
+
 json read_json(const std::string& path) {
   std::ifstream in(path);
   REQUIRE(in.good());
@@ -228,14 +244,7 @@ TEST_CASE("YOLOX-Nano finds people in friday.mp4", "[detect][real][slow]") {
   TempDir dir;
   std::string out = dir.path("friday_det.mp4");
   std::string input = shared + "/media/friday.mp4";
-  std::string config = dir.path("yolox.json");
-  std::ofstream(config) << json{{"task", "detect"},
-                                {"detect",
-                                 {{"layout", "yolov5"},
-                                  {"input_size", {416, 416}},
-                                  {"pad_value", 114},
-                                  {"class_names", shared + "/models/coco80.names"}}}}
-                               .dump();
+  std::string config = yolox_config(dir, shared);
   auto r = run_vidscore_mpi(2, "--config " + quote(config) + " --model " +
                                    quote(shared + "/models/yolox_nano_coco.ts.pt") + " --input " +
                                    quote(input) + " --output " + quote(out) + " --threads 1");
@@ -273,16 +282,11 @@ TEST_CASE("YOLOX-Nano on two model streams gives one stream's detections", "[det
   std::string input = dir.path("friday_cut.mp4");
   ffmpeg("-i " + quote(shared + "/media/friday.mp4") + " -frames:v 30 -an -c:v libx264 " +
          quote(input));
+  json cfg = yolox_json(shared);
+  cfg["model"]["batch_size"] = 2;
+  cfg["detect"]["write_video"] = false;
   std::string config = dir.path("yolox.json");
-  std::ofstream(config) << json{{"task", "detect"},
-                                {"model", {{"batch_size", 2}}},
-                                {"detect",
-                                 {{"layout", "yolov5"},
-                                  {"input_size", {416, 416}},
-                                  {"pad_value", 114},
-                                  {"write_video", false},
-                                  {"class_names", shared + "/models/coco80.names"}}}}
-                               .dump();
+  std::ofstream(config) << cfg.dump();
   std::string text[2];
   for (int streams : {1, 2}) {
     std::string out = dir.path("det" + std::to_string(streams) + ".json");

@@ -97,7 +97,9 @@ struct Config {
                                    // compressed packets; ranks decode), "frames" (rank 0 decodes,
                                    // YUV frames travel), "auto" (packets where the input splits)
   int segment_frames = 0;          // frames per segment; 0: from segment_seconds
-  double segment_seconds = 2.0;    // segment length when segment_frames is 0
+  double segment_seconds = 0;      // segment length when segment_frames is 0; 0: 2 s, or 10 s
+                                   // for a job on one rank (nothing to balance, fewer encoder
+                                   // restarts)
   int window_segments = 0;         // segments rank 0 holds at most; 0: 2 per rank + 2
   bool resume = true;              // keep finished segments so a rerun after a failure resumes
   std::string work_dir;            // where they are kept; "": "<output>.vidscore-work" beside it
@@ -110,7 +112,7 @@ struct Config {
   double progress_interval_s = 10.0;  // seconds between plain progress lines
 
   // Frames per segment at `fps` frames per second (0 when unknown: 25 assumed).
-  int effective_segment_frames(double fps) const;
+  int effective_segment_frames(double fps, int ranks) const;
 };
 
 // Reads and validates a config file. Relative paths inside it resolve against its folder.

@@ -66,7 +66,8 @@ void print_usage(const Config& d) {
       "  --crf N              x264 quality, 0-51 (encode.crf)           [%d]\n"
       "  --preset P           x264 preset (encode.preset)               [%s]\n"
       "  --transport T        auto | packets | frames (pipeline.transport) [%s]\n"
-      "  --segment-frames N   frames per segment, 0 = %.1f s of video   [%d]\n"
+      "  --segment-frames N   frames per segment, 0 = pipeline.segment_seconds of video\n"
+      "                       (0: 2 s, 10 s on one rank)                  [%d]\n"
       "  --progress M         auto | bar | lines | off                  [%s]\n"
       "  --work-dir DIR       where finished segments are kept for resuming\n"
       "                       (pipeline.work_dir)         [beside OUTPUT: OUTPUT.vidscore-work]\n"
@@ -90,7 +91,7 @@ void print_usage(const Config& d) {
       "            3 done on a damaged or cut input (what decoded was written; see the note),\n"
       "            4 archive job done, but some inputs failed (each named with its reason)\n",
       d.output_extension.c_str(), d.model_path.empty() ? "none" : d.model_path.c_str(), d.device.c_str(),
-      d.precision.c_str(), d.batch_size, d.threads, d.streams, d.crf, d.preset.c_str(), d.transport.c_str(), d.segment_seconds, d.segment_frames,
+      d.precision.c_str(), d.batch_size, d.threads, d.streams, d.crf, d.preset.c_str(), d.transport.c_str(), d.segment_frames,
       d.progress.c_str(), d.task.c_str());
 }
 

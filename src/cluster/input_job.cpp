@@ -144,7 +144,7 @@ void open_input(const Config& config, int ranks, InputJob& job) {
   else
     job.source = std::make_unique<SegmentSource>(
         job.input, config.transport,
-        [&](double fps) { return config.effective_segment_frames(fps); },
+        [&](double fps) { return config.effective_segment_frames(fps, ranks); },
         config.segment_frames == 0, ranks);
   job.segment_frames = job.source->segment_frames();
   job.choice = job.source->choice();

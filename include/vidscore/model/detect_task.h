@@ -5,6 +5,7 @@
 // frame, in order.
 #pragma once
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,7 @@ class DetectTask : public Task {
   Config config_;
   Model model_;
   std::vector<std::string> class_names_;
-  int model_classes_ = 0;
+  std::atomic<int> model_classes_{0};  // written by every batch (streams: several threads)
 };
 
 }  // namespace vidscore
