@@ -122,15 +122,15 @@ int run_image_job_rank0(const Config& config, const JobPaths& paths, const MpiEn
     else
       writer = std::make_unique<JsonLinesWriter>(paths.output, names);
   });
-  MPI_CHECK(MPI_Bcast(&status, sizeof(Status), MPI_BYTE, 0, MPI_COMM_WORLD));
+  env.broadcast(&status, sizeof(Status));
   if (status.code) {
     print_error(status.message);
     return status.code;
   }
   int32_t first = kImageJob;
-  MPI_CHECK(MPI_Bcast(&first, 1, MPI_INT32_T, 0, MPI_COMM_WORLD));
+  env.broadcast(&first, sizeof(first));
   std::vector<uint8_t> no_setup;
-  broadcast_bytes(no_setup);
+  broadcast_bytes(no_setup, env);
   RankSetup rank;
   if (int code = set_up_rank(config, kImageJob, nullptr, env, rank)) return code;
 

@@ -144,16 +144,16 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
     no_work_code = failed == 0 ? 0 : skipped > 0 ? kExitFailedInputs : all_usage_errors() ? 2 : 1;
     status.code = -1;  // the ranks have nothing to do
   }
-  MPI_CHECK(MPI_Bcast(&status, sizeof(Status), MPI_BYTE, 0, MPI_COMM_WORLD));
+  env.broadcast(&status, sizeof(Status));
   if (status.code == -1) return no_work_code;
   if (status.code) {
     print_error(status.message);
     return status.code;
   }
   int32_t first_id = first;
-  MPI_CHECK(MPI_Bcast(&first_id, 1, MPI_INT32_T, 0, MPI_COMM_WORLD));
+  env.broadcast(&first_id, sizeof(first_id));
   std::vector<uint8_t> first_setup = *jobs[first]->setup;
-  broadcast_bytes(first_setup);
+  broadcast_bytes(first_setup, env);
 
   // A failed job keeps the work folders that hold finished segments (the next run resumes from
   // them) and removes the others.
@@ -363,13 +363,13 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
 
 int run_worker(const Config& config, const MpiEnv& env) {
   Status job;
-  MPI_CHECK(MPI_Bcast(&job, sizeof(Status), MPI_BYTE, 0, MPI_COMM_WORLD));
+  env.broadcast(&job, sizeof(Status));
   if (job.code == -1) return 0;
   if (job.code) return job.code;
   int32_t first_id = 0;
-  MPI_CHECK(MPI_Bcast(&first_id, 1, MPI_INT32_T, 0, MPI_COMM_WORLD));
+  env.broadcast(&first_id, sizeof(first_id));
   std::vector<uint8_t> first_setup;
-  broadcast_bytes(first_setup);  // empty for an image job (first_id kImageJob)
+  broadcast_bytes(first_setup, env);  // empty for an image job (first_id kImageJob)
   RankSetup rank;
   if (int code = set_up_rank(config, first_id,
                              std::make_shared<const std::vector<uint8_t>>(std::move(first_setup)),

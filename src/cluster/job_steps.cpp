@@ -22,8 +22,7 @@ void print_note(const std::string& text) {
 
 int agree(const Status& mine, const MpiEnv& env) {
   std::vector<Status> all(env.rank() == 0 ? env.size() : 0);
-  MPI_CHECK(MPI_Gather(&mine, sizeof(Status), MPI_BYTE, all.data(), sizeof(Status), MPI_BYTE, 0,
-                       MPI_COMM_WORLD));
+  env.gather(&mine, sizeof(Status), all.data());
   int32_t code = 0;
   if (env.rank() == 0) {
     for (int r = 0; r < env.size() && code == 0; ++r) {
@@ -33,15 +32,15 @@ int agree(const Status& mine, const MpiEnv& env) {
                   all[r].message);
     }
   }
-  MPI_CHECK(MPI_Bcast(&code, 1, MPI_INT32_T, 0, MPI_COMM_WORLD));
+  env.broadcast(&code, sizeof(code));
   return code;
 }
 
-void broadcast_bytes(std::vector<uint8_t>& bytes) {
+void broadcast_bytes(std::vector<uint8_t>& bytes, const MpiEnv& env) {
   uint64_t n = bytes.size();
-  MPI_CHECK(MPI_Bcast(&n, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD));
+  env.broadcast(&n, sizeof(n));
   bytes.resize(n);
-  MPI_CHECK(MPI_Bcast(bytes.data(), static_cast<int>(n), MPI_BYTE, 0, MPI_COMM_WORLD));
+  env.broadcast(bytes.data(), static_cast<int>(n));
 }
 
 int set_up_rank(const Config& config, int32_t first,
@@ -75,7 +74,7 @@ int set_up_rank(const Config& config, int32_t first,
   std::snprintf(where, sizeof(where), "%s %s", env.host().c_str(),
                 out.task ? out.task->device_name().c_str() : "-");
   std::vector<char> all(env.rank() == 0 ? env.size() * 128 : 0, 0);
-  MPI_CHECK(MPI_Gather(where, 128, MPI_CHAR, all.data(), 128, MPI_CHAR, 0, MPI_COMM_WORLD));
+  env.gather(where, sizeof(where), all.data());
   for (int r = 0; env.rank() == 0 && r < env.size(); ++r) out.places.emplace_back(&all[r * 128]);
   return agree(mine, env);
 }

@@ -1,6 +1,9 @@
 #include "vidscore/cluster/mpi_env.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
+#include <cstring>
 
 namespace vidscore {
 
@@ -13,9 +16,30 @@ void mpi_check(int rc, const char* call, const char* file, int line) {
                      std::to_string(line) + ": " + text);
 }
 
+bool MpiEnv::launched() {
+  // Open MPI (mpirun, and srun through PMIx), MPICH and Intel MPI (Hydra), MVAPICH, PMIx
+  // launchers (prterun, srun --mpi=pmix), Cray ALPS, IBM jsrun, Flux.
+  static const char* const kLaunchers[] = {
+      "OMPI_COMM_WORLD_SIZE", "PMIX_RANK",      "PMI_RANK",           "PMI_SIZE",
+      "PMI_FD",               "MPI_LOCALNRANKS", "MV2_COMM_WORLD_SIZE", "ALPS_APP_PE",
+      "JSM_NAMESPACE_SIZE",   "FLUX_TASK_RANK"};
+  for (const char* name : kLaunchers)
+    if (std::getenv(name)) return true;
+  // An srun step of several tasks: Open MPI may find its peers through Slurm's own PMI, which
+  // sets none of the above.
+  const char* tasks = std::getenv("SLURM_STEP_NUM_TASKS");
+  return tasks && std::atoi(tasks) > 1;
+}
+
 MpiEnv::MpiEnv(int* argc, char*** argv) {
   int initialized = 0;
   MPI_Initialized(&initialized);
+  if (!initialized && !launched()) {
+    char name[256] = {0};
+    gethostname(name, sizeof(name) - 1);
+    host_ = name;
+    return;  // a job of one rank; no MPI call is made
+  }
   if (!initialized) {
     int provided = 0;
     MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
@@ -49,6 +73,18 @@ MpiEnv::~MpiEnv() {
 void MpiEnv::abort(int code) const {
   if (size_ > 1) MPI_Abort(MPI_COMM_WORLD, code);
   std::_Exit(code);
+}
+
+void MpiEnv::broadcast(void* data, int bytes) const {
+  if (size_ > 1) MPI_CHECK(MPI_Bcast(data, bytes, MPI_BYTE, 0, MPI_COMM_WORLD));
+}
+
+void MpiEnv::gather(const void* mine, int bytes, void* all) const {
+  if (size_ > 1) {
+    MPI_CHECK(MPI_Gather(mine, bytes, MPI_BYTE, all, bytes, MPI_BYTE, 0, MPI_COMM_WORLD));
+  } else if (bytes > 0) {
+    std::memcpy(all, mine, static_cast<size_t>(bytes));
+  }
 }
 
 }  // namespace vidscore

@@ -55,7 +55,7 @@ void capture_error(Status& st, Fn&& fn) {
 int agree(const Status& mine, const MpiEnv& env);
 
 // Rank 0's bytes to every rank (the others' vector is resized).
-void broadcast_bytes(std::vector<uint8_t>& bytes);
+void broadcast_bytes(std::vector<uint8_t>& bytes, const MpiEnv& env);
 
 // Loads the model and this rank's worker; gathers "host device" of every rank to rank 0.
 struct RankSetup {
