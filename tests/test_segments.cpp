@@ -70,6 +70,14 @@ TEST_CASE("B-frame pyramids and many keyframes: both transports on 1 to 4 ranks"
       }
     }
   }
+  SECTION("packets on 2 ranks of 3 threads: each flush overlaps the rank's next segment") {
+    Job j = run_job(dir, clip, model, "packets", 2, "_overlap.mp4", "--threads 3");
+    INFO(j.result.output);
+    REQUIRE(j.result.exit_code == 0);
+    CHECK_THAT(j.result.output, Catch::Contains("done: 80 frames in 7 segments"));
+    check_output(clip, j.out, true);
+    check_no_seams(clip, one.out, j.out, 160, 96);
+  }
 }
 
 TEST_CASE("open GOPs: leading pictures are decoded with the previous segment", "[mpi][segments]") {

@@ -64,6 +64,7 @@ SegmentWorker::SegmentWorker(const Config& config, const VideoInfo& video,
       to_rgb_(task.input_frame_size(video.size), streams_count_ > 1 ? 1 : task.threads()),
       batch_frames_(std::max(1, config.batch_size)),
       rank_(rank),
+      overlap_flush_(task.threads() >= 3),
       delay_ms_per_frame_(test_hook_for("VIDSCORE_TEST_SLOW_RANK", rank)) {
   // Frames are converted once, straight to the size the task wants.
   if (encode) {
@@ -192,7 +193,13 @@ FedSegment SegmentWorker::feed(const SegmentWork& work,
   });
   run_batch(out);
   while (streams_ && streams_->running() > 0) finish_oldest_stream(out);
-  if (encoder_) fed.flush = encoder_->release();
+  if (encoder_ && overlap_flush_) {
+    fed.flush = encoder_->release();
+  } else if (encoder_) {
+    auto t0 = Clock::now();
+    encoder_->end(out);
+    encode_s_ += seconds_since(t0);
+  }
   out.invalid_packets = decoder_.invalid_packets() - invalid_before;
   out.repeated_pts = decoder_.repeated_pts() - repeated_before;
   out.notes = decoder_.take_notes();

@@ -45,7 +45,8 @@ class SegmentWorker {
   SegmentWorker(const Config& config, const VideoInfo& video, const AVCodecParameters* par,
                 Task& task, bool encode, int rank);
 
-  // Decodes, runs and encodes every frame of `work`, leaving the encoder's flush to the caller.
+  // Decodes, runs and encodes every frame of `work`; on a rank with cores to spare, leaves the
+  // encoder's flush to the caller (FedSegment::flush), else flushes it too.
   // `between_batches` runs after each batch but the last.
   FedSegment feed(const SegmentWork& work, const std::function<void()>& between_batches);
   // Goes on from `earlier`'s running totals (stage seconds): the same rank's
@@ -66,6 +67,10 @@ class SegmentWorker {
   ToRgbConverter to_rgb_;
   int batch_frames_;
   int rank_;
+  // The encoder's flush runs beside the next segment (FedSegment::flush) only on a rank with
+  // cores to spare (3+ threads): a second live x264 costs a few hundred MB of fresh memory at
+  // 1080p, whose page faults cost more than the overlap gained on 1 and 2 cores.
+  bool overlap_flush_;
   int delay_ms_per_frame_ = 0;  // VIDSCORE_TEST_SLOW_RANK (tests of the scheduler)
   Chunk batch_;                       // pts (and RGB pixels, unless on the float path)
   bool float_path_ = false;           // YUV planes <-> the task's float tensors (Task::takes_yuv)
