@@ -66,7 +66,11 @@ TEST_CASE("a plain process runs as one rank without MPI, a launched one with MPI
   const std::string args = "--model " + quote(model) + " --input " + quote(clip) +
                            " --progress off --threads 1 --output ";
   std::string out = dir.path("plain.mp4");
-  auto plain = run(broken + quote(VIDSCORE_BIN) + " " + args + quote(out));
+  // No launcher variables, whatever ran the tests.
+  const std::string no_launcher =
+      "env -u OMPI_COMM_WORLD_SIZE -u PMIX_RANK -u PMIX_NAMESPACE -u PMI_RANK -u PMI_SIZE "
+      "-u PMI_FD -u PMI_PORT -u PMI_ID -u MPI_LOCALNRANKS -u SLURM_STEP_NUM_TASKS -u VIDSCORE_MPI ";
+  auto plain = run(no_launcher + broken + quote(VIDSCORE_BIN) + " " + args + quote(out));
   INFO(plain.output);
   REQUIRE(plain.exit_code == 0);
   CHECK_THAT(plain.output, Catch::Contains("1 rank"));
@@ -76,7 +80,14 @@ TEST_CASE("a plain process runs as one rank without MPI, a launched one with MPI
                       "mpirun -np 1 " + quote(VIDSCORE_BIN) + " " + args + quote(launched_out));
   INFO(launched.output);
   CHECK(launched.exit_code != 0);
+  CHECK_THAT(launched.output, Catch::Contains("pml"));  // failed for that reason
   CHECK_FALSE(file_exists(launched_out));
+  // VIDSCORE_MPI=1 asks for MPI without a launcher: the singleton's MPI_Init fails the same way.
+  auto forced = run(no_launcher + broken + "VIDSCORE_MPI=1 " + quote(VIDSCORE_BIN) + " " + args +
+                    quote(dir.path("forced.mp4")));
+  INFO(forced.output);
+  CHECK(forced.exit_code != 0);
+  CHECK_THAT(forced.output, Catch::Contains("pml"));
 }
 
 TEST_CASE("frames come back in order from 3 ranks", "[mpi]") {

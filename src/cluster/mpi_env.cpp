@@ -17,11 +17,16 @@ void mpi_check(int rc, const char* call, const char* file, int line) {
 }
 
 bool MpiEnv::launched() {
-  // Open MPI (mpirun, and srun through PMIx), MPICH and Intel MPI (Hydra), MVAPICH, PMIx
-  // launchers (prterun, srun --mpi=pmix), Cray ALPS, IBM jsrun, Flux.
+  // VIDSCORE_MPI=1 or 0 settles it, for a launcher not listed below.
+  if (const char* forced = std::getenv("VIDSCORE_MPI"); forced && *forced)
+    return std::strcmp(forced, "0") != 0;
+  // Open MPI (mpirun, and srun through PMIx), MPICH and Intel MPI (Hydra, simple PMI over a
+  // socket or a port), MVAPICH, PMIx launchers (prterun, srun --mpi=pmix), Cray ALPS and PALS,
+  // IBM jsrun, Flux.
   static const char* const kLaunchers[] = {
-      "OMPI_COMM_WORLD_SIZE", "PMIX_RANK",      "PMI_RANK",           "PMI_SIZE",
-      "PMI_FD",               "MPI_LOCALNRANKS", "MV2_COMM_WORLD_SIZE", "ALPS_APP_PE",
+      "OMPI_COMM_WORLD_SIZE", "PMIX_RANK",   "PMIX_NAMESPACE",      "PMI_RANK",
+      "PMI_SIZE",             "PMI_FD",      "PMI_PORT",            "PMI_ID",
+      "MPI_LOCALNRANKS",      "MV2_COMM_WORLD_SIZE", "ALPS_APP_PE", "PALS_RANKID",
       "JSM_NAMESPACE_SIZE",   "FLUX_TASK_RANK"};
   for (const char* name : kLaunchers)
     if (std::getenv(name)) return true;

@@ -118,10 +118,8 @@ void Scheduler::local_loop() {
         local_queue_.pop_front();
       }
     }
-    if (flushed)
-      local_.deliver_ready();
-    else
-      local_.start(work);  // the segment before may still be flushing: they overlap
+    if (!flushed) local_.start(work);  // the segment before may still be flushing: they overlap
+    local_.deliver_ready();  // a segment flushed in line is ready now
   }
 }
 

@@ -374,6 +374,7 @@ int worker_loop(RankWorker& worker) {
       }
       VIDSCORE_ASSERT(in->tag == tag(Tag::kSegment));
       worker.start(unpack_work(bytes));
+      worker.deliver_ready();  // a segment flushed in line goes back before the next one starts
     }
   } catch (const std::exception& e) {
     // Rank 0 prints it and ends the job; wait here to be stopped or aborted.

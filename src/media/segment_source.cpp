@@ -16,7 +16,7 @@ int balanced_length(int wanted, bool shorten, int ranks, int64_t expected_frames
   // About 4 segments per rank: the dynamic scheduler evens out the tail with that many, and
   // every segment more is an encoder restart and an IDR (15-frame segments of the SMPTE bars
   // cost 29% more bytes than 50-frame ones).
-  const int64_t even = (expected_frames + 4 * ranks - 1) / (4 * ranks);  // no short last one
+  const int64_t even = (expected_frames + 4 * ranks - 1) / (4 * ranks);  // rounded up
   return static_cast<int>(std::min<int64_t>(wanted, std::max<int64_t>(8, even)));
 }
 

@@ -24,7 +24,8 @@ class MpiEnv {
   MpiEnv(const MpiEnv&) = delete;
   MpiEnv& operator=(const MpiEnv&) = delete;
 
-  // Whether a launcher started this process (its environment names a rank or a PMI server).
+  // Whether a launcher started this process (its environment names a rank or a PMI server);
+  // VIDSCORE_MPI=1 or 0 overrides.
   static bool launched();
 
   int rank() const { return rank_; }
