@@ -2,6 +2,8 @@
 // Parses the command line, picks the rank's role, maps exceptions to exit codes:
 // 0 success, 1 runtime failure, 2 usage or config error, 3 done on a damaged input, 4 archive
 // job done with failed inputs.
+#include <sys/prctl.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -201,12 +203,23 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
   return config_from_json(j, "(command line)", "");
 }
 
+// x264 asks for transparent huge pages (madvise) for its frame buffers, a few hundred MB at
+// 1080p. The kernel's default for such regions compacts memory at fault time: on the development
+// VMs that cost 0.5-1 s of kernel time per process, more with several segments per rank, for no
+// measurable gain in x264's own time (README, Results). VIDSCORE_HUGE_PAGES=1 keeps them.
+void decline_huge_pages() {
+  const char* keep = std::getenv("VIDSCORE_HUGE_PAGES");
+  if (keep && std::strcmp(keep, "1") == 0) return;
+  prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);  // best effort: an old kernel just keeps them
+}
+
 }  // namespace
 }  // namespace vidscore
 
 int main(int argc, char** argv) {
   using namespace vidscore;
   keep_freed_memory_for_reuse();  // before MPI, FFmpeg or torch start threads
+  decline_huge_pages();
   std::unique_ptr<MpiEnv> env;
   try {
     env = std::make_unique<MpiEnv>(&argc, &argv);
