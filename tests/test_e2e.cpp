@@ -187,3 +187,31 @@ TEST_CASE("containers, audio layouts and metadata", "[e2e]") {
     check_same_timing(clip, out);
   }
 }
+
+TEST_CASE("the process declines transparent huge pages unless VIDSCORE_HUGE_PAGES=1", "[e2e]") {
+  TempDir dir;
+  std::string clip = dir.path("hd.mp4");
+  ffmpeg("-f lavfi -i testsrc2=size=1280x720:rate=25:duration=6 -c:v libx264 -preset ultrafast " +
+         quote(clip));
+  std::string model = dir.path("identity.ts.pt");
+  save_filter("identity", model);
+  // The kernel's view of the running job (Linux 5.0+ lists THP_enabled in /proc/PID/status).
+  auto thp_line = [&](const std::string& env) {
+    std::string out = dir.path("out" + std::to_string(env.size()) + ".mp4");
+    auto r = run("sh -c " + quote(env + " " + quote(VIDSCORE_BIN) + " --model " + quote(model) +
+                                  " --input " + quote(clip) + " --output " + quote(out) +
+                                  " --progress off --threads 1 >/dev/null 2>&1 & p=$!; "
+                                  "sleep 1.5; grep THP_enabled /proc/$p/status; wait $p; "
+                                  "echo exit=$?"));
+    INFO(r.output);
+    CHECK_THAT(r.output, Catch::Contains("exit=0"));
+    return r.output;
+  };
+  std::string declined = thp_line("");
+  if (declined.find("THP_enabled") == std::string::npos) {
+    WARN("this kernel does not report THP_enabled (or the job ended within 1.5 s)");
+    return;
+  }
+  CHECK_THAT(declined, Catch::Contains("THP_enabled:\t0"));
+  CHECK_THAT(thp_line("VIDSCORE_HUGE_PAGES=1"), Catch::Contains("THP_enabled:\t1"));
+}
