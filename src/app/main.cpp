@@ -203,10 +203,9 @@ Config parse_args(int argc, char** argv, CliOptions& cli) {
   return config_from_json(j, "(command line)", "");
 }
 
-// x264 asks for transparent huge pages (madvise) for its frame buffers, a few hundred MB at
-// 1080p. The kernel's default for such regions compacts memory at fault time: on the development
-// VMs that cost 0.5-1 s of kernel time per process, more with several segments per rank, for no
-// measurable gain in x264's own time (README, Results). VIDSCORE_HUGE_PAGES=1 keeps them.
+// x264 asks for transparent huge pages (madvise) for its frame buffers, about 400 MB at 1080p.
+// Their faults cost 0.2-0.9 s of kernel time per 1080p run on the development VM, with x264's
+// own time within 2% either way (README, Results). VIDSCORE_HUGE_PAGES=1 keeps them.
 void decline_huge_pages() {
   const char* keep = std::getenv("VIDSCORE_HUGE_PAGES");
   if (keep && std::strcmp(keep, "1") == 0) return;

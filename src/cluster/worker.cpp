@@ -195,7 +195,7 @@ FedSegment SegmentWorker::feed(const SegmentWork& work,
   while (streams_ && streams_->running() > 0) finish_oldest_stream(out);
   if (encoder_ && overlap_flush_) {
     fed.flush = encoder_->release();
-  } else if (encoder_) {
+  } else if (encoder_) {  // flushed in line
     auto t0 = Clock::now();
     encoder_->end(out);
     encode_s_ += seconds_since(t0);

@@ -108,10 +108,10 @@ void rgb_tensor_to_yuv(const torch::Tensor& rgb_in, YuvImage& dst) {
         uint8_t* luma = dst.plane[0] + y * dst.stride[0];
         if (y == r0)
           luma_row_first(red, red + plane, red + 2 * plane, luma, sr.data(), sg.data(),
-                          sb.data(), w, yo, wr, wg, wb);
+                         sb.data(), w, yo, wr, wg, wb);
         else
           luma_row_add(red, red + plane, red + 2 * plane, luma, sr.data(), sg.data(),
-                         sb.data(), w, yo, wr, wg, wb);
+                       sb.data(), w, yo, wr, wg, wb);
       }
       uint8_t* cb = dst.plane[1] + k * dst.stride[1];
       uint8_t* cr = dst.plane[2] + k * dst.stride[2];
@@ -123,7 +123,7 @@ void rgb_tensor_to_yuv(const torch::Tensor& rgb_in, YuvImage& dst) {
         chroma_row_2(sr.data(), sg.data(), sb.data(), cb, cr, w / 2, 1.f / (2.f * rows), cwt);
         if (w % 2)
           chroma_row_1(sr.data() + w - 1, sg.data() + w - 1, sb.data() + w - 1, cb + w / 2,
-                        cr + w / 2, 1, 1.f / rows, cwt);
+                       cr + w / 2, 1, 1.f / rows, cwt);
       }
     }
   });

@@ -69,7 +69,7 @@ class SegmentWorker {
   int rank_;
   // The encoder's flush runs beside the next segment (FedSegment::flush) only on a rank with
   // cores to spare (3+ threads): a second live x264 costs a few hundred MB of fresh memory at
-  // 1080p, whose page faults cost more than the overlap gained on 1 and 2 cores.
+  // 1080p, whose kernel time cost more than the overlap gained on 1 and 2 cores.
   bool overlap_flush_;
   int delay_ms_per_frame_ = 0;  // VIDSCORE_TEST_SLOW_RANK (tests of the scheduler)
   Chunk batch_;                       // pts (and RGB pixels, unless on the float path)
