@@ -13,6 +13,8 @@ packages=(
   # libtorch 1.13 (CPU), and OpenBLAS for its BLAS calls: without it Debian's libtorch runs on
   # the reference BLAS, and single-threaded 1x1 convolutions (YOLOX) are 4x slower
   libtorch-dev libopenblas0-openmp
+  # tcmalloc in place of glibc's malloc (see CMakeLists.txt)
+  libtcmalloc-minimal4
   # FFmpeg 5.1 libraries, and the CLI for tests and scripts
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev ffmpeg
   # JPEG images (classify, embed): libjpeg-turbo, the decoder PIL uses

@@ -1,5 +1,8 @@
 // End to end through the real binary on clips generated with the ffmpeg CLI, with models the
 // tests build themselves. Outputs are checked with ffprobe/ffmpeg, not with vidscore's reader.
+#include <sstream>
+#include <string>
+
 #include <catch2/catch.hpp>
 
 extern "C" {
@@ -185,6 +188,32 @@ TEST_CASE("containers, audio layouts and metadata", "[e2e]") {
     CHECK(codecs.output == "h264\naac\n");
     CHECK(stream_end_time(out, "audio") == Approx(1.0).margin(0.05));
     check_same_timing(clip, out);
+  }
+}
+
+TEST_CASE("every library of the process binds malloc and free to tcmalloc", "[e2e]") {
+#if !VIDSCORE_WITH_TCMALLOC
+  std::cout << "VIDSCORE_SKIPPED: built with -DVIDSCORE_TCMALLOC=OFF" << std::endl;
+  return;
+#endif
+  // The dynamic linker's own account of each symbol binding (libtorch, FFmpeg, x264, MPI, ...).
+  auto r = run("LD_DEBUG=bindings " + quote(VIDSCORE_BIN) + " --version 2>&1");
+  REQUIRE(r.exit_code == 0);
+  for (const std::string symbol : {"malloc", "free", "posix_memalign"}) {
+    int to_tcmalloc = 0, elsewhere = 0;
+    std::istringstream lines(r.output);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("normal symbol `" + symbol + "'") == std::string::npos) continue;
+      if (line.find("libtcmalloc_minimal") != std::string::npos) {
+        ++to_tcmalloc;
+      } else {
+        ++elsewhere;
+        INFO(line);
+      }
+    }
+    INFO(symbol);
+    CHECK(to_tcmalloc >= 10);
+    CHECK(elsewhere == 0);
   }
 }
 

@@ -14,14 +14,16 @@
 
 namespace vidscore {
 
-// libtorch's CPU allocator takes each activation tensor from malloc and gives it back after the
-// layer. glibc serves blocks above its mmap threshold with fresh mmap()s and trims freed heap
-// back to the OS, so every forward call paid for page faults and zeroing of tens of MB: on 2
-// cores style_candy at 320x240 ran at 2.0 fps this way and 7.6 fps with freed memory kept for
-// reuse. A thread other than main (rank 0 runs the model on one) gets its own arena of 64 MB
-// heaps, which cannot hold such blocks and fall back to mmap: one arena for all threads keeps
-// them in the reused heap (3.6 -> 6.9 fps end to end). Peak memory is unchanged (the same
-// tensors are live at once).
+// For builds on glibc's malloc (-DVIDSCORE_TCMALLOC=OFF; with tcmalloc, the default, mallopt does
+// nothing and tcmalloc keeps freed memory itself). libtorch's CPU allocator takes each activation
+// tensor from malloc and gives it back after the layer. glibc serves blocks above its mmap
+// threshold with fresh mmap()s and trims freed heap back to the OS, so every forward call paid for
+// page faults and zeroing of tens of MB: on 2 cores style_candy at 320x240 ran at 2.0 fps this way
+// and 7.6 fps with freed memory kept for reuse. A thread other than main gets its own arena of
+// 64 MB heaps, which cannot hold such blocks and fall back to mmap: one arena for all threads
+// keeps them in the reused heap (3.6 -> 6.9 fps end to end), at the price of one lock for every
+// malloc of every thread (two YOLOX-Nano model streams: 6.1 s against 4.9 s with an arena per
+// thread, 4.3 s with tcmalloc).
 void keep_freed_memory_for_reuse() {
   static bool done = [] {
     mallopt(M_ARENA_MAX, 1);

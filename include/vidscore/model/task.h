@@ -80,8 +80,9 @@ class Task {
 // count (0: the task's): a model stream's share of the rank's threads.
 void set_stream_threads(int threads);
 
-// Tunes glibc's allocator for tensor-sized blocks (see task.cpp). Call first thing in main,
-// before any thread starts; make_task calls it too. Idempotent.
+// Tunes glibc's allocator for tensor-sized blocks (see task.cpp; no effect with tcmalloc, the
+// default build). Call first thing in main, before any thread starts; make_task calls it too.
+// Idempotent.
 void keep_freed_memory_for_reuse();
 
 // Loads the model of `config` once onto the device picked for this rank (`local_rank` on its
