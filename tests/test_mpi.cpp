@@ -90,6 +90,28 @@ TEST_CASE("a plain process runs as one rank without MPI, a launched one with MPI
   CHECK_THAT(forced.output, Catch::Contains("pml"));
 }
 
+TEST_CASE("Open MPI's cm layer is left out unless the job picks a pml or an MTL", "[mpi]") {
+  // pml_base_verbose lists the components Open MPI opens: cm (which probes libfabric and PSM)
+  // only when the job's own settings ask for a choice.
+  const std::string mpirun = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                             "OMPI_MCA_pml_base_verbose=10 mpirun -np 2 ";
+  const std::string version = quote(VIDSCORE_BIN) + " --version 2>&1";
+  auto ours = run("env -u OMPI_MCA_pml -u OMPI_MCA_mtl " + mpirun + version);
+  INFO(ours.output);
+  REQUIRE(ours.exit_code == 0);
+  CHECK_THAT(ours.output, Catch::Contains("selected ob1") || Catch::Contains("selected ucx"));
+  CHECK_THAT(ours.output, !Catch::Contains("component cm"));
+  auto theirs = run("env -u OMPI_MCA_pml OMPI_MCA_mtl=^psm " + mpirun + version);
+  INFO(theirs.output);
+  REQUIRE(theirs.exit_code == 0);
+  CHECK_THAT(theirs.output, Catch::Contains("component cm"));
+  // mpirun's --mca reaches the ranks as OMPI_MCA_pml, and is kept.
+  auto pml = run("env -u OMPI_MCA_mtl " + mpirun + "--mca pml ^ob1 " + version);
+  INFO(pml.output);
+  CHECK_THAT(pml.output, Catch::Contains("component cm"));
+  CHECK_THAT(pml.output, !Catch::Contains("selected ob1"));
+}
+
 TEST_CASE("frames come back in order from 3 ranks", "[mpi]") {
   TempDir dir;
   std::string model = dir.path("identity.ts.pt");
