@@ -196,24 +196,25 @@ TEST_CASE("every library of the process binds malloc and free to tcmalloc", "[e2
   std::cout << "VIDSCORE_SKIPPED: built with -DVIDSCORE_TCMALLOC=OFF" << std::endl;
   return;
 #endif
-  // The dynamic linker's own account of each symbol binding (libtorch, FFmpeg, x264, MPI, ...).
-  auto r = run("LD_DEBUG=bindings " + quote(VIDSCORE_BIN) + " --version 2>&1");
+  // The dynamic linker's own account of each symbol binding (libtorch, FFmpeg, x264, MPI, ...),
+  // every symbol bound at start (LD_BIND_NOW), not only those --version happens to call.
+  auto r = run("LD_BIND_NOW=1 LD_DEBUG=bindings " + quote(VIDSCORE_BIN) + " --version 2>&1");
   REQUIRE(r.exit_code == 0);
-  for (const std::string symbol : {"malloc", "free", "posix_memalign"}) {
-    int to_tcmalloc = 0, elsewhere = 0;
+  for (const std::string symbol :
+       {"malloc", "free", "calloc", "realloc", "posix_memalign", "memalign", "aligned_alloc"}) {
+    int to_tcmalloc = 0;
+    std::string elsewhere;
     std::istringstream lines(r.output);
     for (std::string line; std::getline(lines, line);) {
       if (line.find("normal symbol `" + symbol + "'") == std::string::npos) continue;
-      if (line.find("libtcmalloc_minimal") != std::string::npos) {
+      if (line.find("libtcmalloc_minimal") != std::string::npos)
         ++to_tcmalloc;
-      } else {
-        ++elsewhere;
-        INFO(line);
-      }
+      else
+        elsewhere += line + "\n";
     }
-    INFO(symbol);
-    CHECK(to_tcmalloc >= 10);
-    CHECK(elsewhere == 0);
+    INFO(symbol << " bound elsewhere:\n" << elsewhere);
+    CHECK(to_tcmalloc >= (symbol == "malloc" ? 100 : 1));  // malloc: by most of ~300 libraries
+    CHECK(elsewhere.empty());
   }
 }
 

@@ -1,5 +1,6 @@
 // The job across MPI ranks (mpirun --oversubscribe): every frame exactly once and in order,
 // timestamps and audio kept, the same output whatever the rank count, failures end the job.
+#include <fstream>
 #include <iostream>
 
 #include <catch2/catch.hpp>
@@ -90,26 +91,56 @@ TEST_CASE("a plain process runs as one rank without MPI, a launched one with MPI
   CHECK_THAT(forced.output, Catch::Contains("pml"));
 }
 
-TEST_CASE("Open MPI's cm layer is left out unless the job picks a pml or an MTL", "[mpi]") {
+TEST_CASE("Open MPI's cm layer is left out unless the job or the site picks a pml or an MTL",
+          "[mpi]") {
   // pml_base_verbose lists the components Open MPI opens: cm (which probes libfabric and PSM)
-  // only when the job's own settings ask for a choice.
+  // only when the job's own settings or a parameter file choose.
+  TempDir dir;
+  auto write_file = [](const std::string& path, const std::string& text) {
+    std::ofstream(path) << text;
+  };
   const std::string mpirun = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
                              "OMPI_MCA_pml_base_verbose=10 mpirun -np 2 ";
   const std::string version = quote(VIDSCORE_BIN) + " --version 2>&1";
-  auto ours = run("env -u OMPI_MCA_pml -u OMPI_MCA_mtl " + mpirun + version);
+  const std::string clean = "env -u OMPI_MCA_pml -u OMPI_MCA_mtl -u OMPI_MCA_mca_base_param_files "
+                            "HOME=" + quote(dir.path("home")) + " ";
+  auto ours = run(clean + mpirun + version);
   INFO(ours.output);
   REQUIRE(ours.exit_code == 0);
   CHECK_THAT(ours.output, Catch::Contains("selected ob1") || Catch::Contains("selected ucx"));
   CHECK_THAT(ours.output, !Catch::Contains("component cm"));
-  auto theirs = run("env -u OMPI_MCA_pml OMPI_MCA_mtl=^psm " + mpirun + version);
-  INFO(theirs.output);
-  REQUIRE(theirs.exit_code == 0);
-  CHECK_THAT(theirs.output, Catch::Contains("component cm"));
-  // mpirun's --mca reaches the ranks as OMPI_MCA_pml, and is kept.
-  auto pml = run("env -u OMPI_MCA_mtl " + mpirun + "--mca pml ^ob1 " + version);
-  INFO(pml.output);
-  CHECK_THAT(pml.output, Catch::Contains("component cm"));
-  CHECK_THAT(pml.output, !Catch::Contains("selected ob1"));
+  // Exclusions of the installation's file stay (Debian's excludes ucx).
+  auto debian = run("grep -Eq '^ *pml *= *\\^ucx *$' /etc/openmpi/openmpi-mca-params.conf");
+  if (debian.exit_code == 0) CHECK_THAT(ours.output, !Catch::Contains("component ucx"));
+
+  SECTION("the job's MTL") {
+    auto theirs = run(clean + "OMPI_MCA_mtl=^psm " + mpirun + version);
+    INFO(theirs.output);
+    REQUIRE(theirs.exit_code == 0);
+    CHECK_THAT(theirs.output, Catch::Contains("component cm"));
+  }
+  SECTION("mpirun --mca pml, which reaches the ranks as OMPI_MCA_pml") {
+    auto pml = run(clean + mpirun + "--mca pml ^ob1 " + version);
+    INFO(pml.output);
+    CHECK_THAT(pml.output, Catch::Contains("component cm"));
+    CHECK_THAT(pml.output, !Catch::Contains("selected ob1"));
+  }
+  SECTION("the user's parameter file names its pml list") {
+    run("mkdir -p " + quote(dir.path("home/.openmpi")));
+    write_file(dir.path("home/.openmpi/mca-params.conf"), "# site choice\npml = ob1,cm\n");
+    auto file = run(clean + mpirun + version);
+    INFO(file.output);
+    REQUIRE(file.exit_code == 0);
+    CHECK_THAT(file.output, Catch::Contains("component cm"));
+  }
+  SECTION("the job's own parameter files") {
+    write_file(dir.path("job.conf"), "pml = ob1,cm\n");
+    auto files = run(clean + "OMPI_MCA_mca_base_param_files=" + quote(dir.path("job.conf")) +
+                     " " + mpirun + version);
+    INFO(files.output);
+    REQUIRE(files.exit_code == 0);
+    CHECK_THAT(files.output, Catch::Contains("component cm"));
+  }
 }
 
 TEST_CASE("frames come back in order from 3 ranks", "[mpi]") {

@@ -1,9 +1,14 @@
 #include "vidscore/cluster/mpi_env.h"
 
+#include <link.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
 
 namespace vidscore {
 
@@ -41,13 +46,85 @@ namespace {
 // Open MPI picks its point-to-point layer (pml) by opening each: "cm" probes the libfabric and
 // PSM/PSM2 networks through its MTLs, which costs 0.2-0.3 s of every start on nodes without them
 // (Debian's Open MPI 4.1 on the development VM: MPI_Init 0.22 s with it, 0.02-0.03 s without).
-// vidscore's messages are compressed packets (about 2 KB per 1080p frame each way) that "ob1"
-// (shared memory, TCP) or "ucx" (InfiniBand) carry well, so cm is left out unless the job chooses
-// a pml or an MTL itself (mpirun --mca pml/mtl, or OMPI_MCA_pml/OMPI_MCA_mtl in the environment).
-// Other MPIs ignore the variable.
+// On such nodes "ob1" (shared memory, TCP) or "ucx" (InfiniBand) carry vidscore's messages, so
+// cm is added to the pml exclusions, unless the job or the site has chosen:
+// - OMPI_MCA_pml or OMPI_MCA_mtl is set (mpirun --mca pml/mtl arrives that way too), or the job
+//   names its own parameter files;
+// - a parameter file (the user's ~/.openmpi/mca-params.conf over the installation's
+//   openmpi-mca-params.conf) selects a pml or an MTL by name, rather than excluding some;
+// - the node has a fabric whose native path is cm: Omni-Path (hfi1), AWS EFA, HPE Slingshot.
+// Exclusions already in the files stay (Debian's own file has "pml = ^ucx": the result here is
+// "^ucx,cm"). Other MPIs ignore the variable.
+
+// `key` in an Open MPI parameter file ("key = value" lines, # comments), or "" when absent.
+std::string mca_file_value(const std::string& path, const std::string& key) {
+  std::ifstream in(path);
+  std::string line, value;
+  while (std::getline(in, line)) {
+    line = line.substr(0, line.find('#'));
+    const size_t eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    auto trim = [](std::string t) {
+      const size_t b = t.find_first_not_of(" \t\r");
+      const size_t e = t.find_last_not_of(" \t\r");
+      return b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
+    };
+    if (trim(line.substr(0, eq)) == key) value = trim(line.substr(eq + 1));
+  }
+  return value;
+}
+
+// The parameter files Open MPI reads, the system's first: the installation's (next to the
+// libmpi this process loaded, or OPAL_PREFIX), Debian's /etc/openmpi, then the user's.
+std::vector<std::string> mca_param_files() {
+  std::vector<std::string> files;
+  std::string libmpi;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* out) {
+        const char* name = info->dlpi_name;
+        if (name && std::strstr(name, "/libmpi.so")) {
+          *static_cast<std::string*>(out) = name;
+          return 1;
+        }
+        return 0;
+      },
+      &libmpi);
+  if (!libmpi.empty()) {
+    const std::filesystem::path lib = std::filesystem::path(libmpi).parent_path();
+    files.push_back((lib.parent_path() / "etc/openmpi-mca-params.conf").string());
+  }
+  if (const char* prefix = std::getenv("OPAL_PREFIX"))
+    files.push_back(std::string(prefix) + "/etc/openmpi-mca-params.conf");
+  if (const char* sysconf = std::getenv("OPAL_SYSCONFDIR"))
+    files.push_back(std::string(sysconf) + "/openmpi-mca-params.conf");
+  files.push_back("/etc/openmpi/openmpi-mca-params.conf");
+  if (const char* home = std::getenv("HOME"))
+    files.push_back(std::string(home) + "/.openmpi/mca-params.conf");
+  return files;
+}
+
+bool has_cm_fabric() {
+  std::error_code ec;
+  if (std::filesystem::exists("/sys/class/cxi", ec)) return true;  // Slingshot
+  for (const auto& dev : std::filesystem::directory_iterator("/sys/class/infiniband", ec)) {
+    const std::string name = dev.path().filename().string();
+    if (name.rfind("hfi1", 0) == 0 || name.rfind("efa", 0) == 0) return true;
+  }
+  return false;
+}
+
 void leave_out_open_mpi_cm() {
-  if (std::getenv("OMPI_MCA_pml") || std::getenv("OMPI_MCA_mtl")) return;
-  setenv("OMPI_MCA_pml", "^cm", 0);
+  for (const char* chosen : {"OMPI_MCA_pml", "OMPI_MCA_mtl", "OMPI_MCA_mca_base_param_files",
+                             "OMPI_MCA_mca_base_param_file_prefix"})
+    if (std::getenv(chosen)) return;
+  std::string pml, mtl;  // the last file that sets each wins, as in Open MPI
+  for (const std::string& file : mca_param_files()) {
+    if (std::string v = mca_file_value(file, "pml"); !v.empty()) pml = v;
+    if (std::string v = mca_file_value(file, "mtl"); !v.empty()) mtl = v;
+  }
+  if ((!pml.empty() && pml[0] != '^') || (!mtl.empty() && mtl[0] != '^')) return;
+  if (has_cm_fabric()) return;
+  setenv("OMPI_MCA_pml", (pml.empty() ? std::string("^cm") : pml + ",cm").c_str(), 0);
 }
 
 }  // namespace
