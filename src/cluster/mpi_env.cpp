@@ -58,17 +58,17 @@ namespace {
 
 // `key` in an Open MPI parameter file ("key = value" lines, # comments), or "" when absent.
 std::string mca_file_value(const std::string& path, const std::string& key) {
+  auto trim = [](const std::string& t) {
+    const size_t b = t.find_first_not_of(" \t\r");
+    const size_t e = t.find_last_not_of(" \t\r");
+    return b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
+  };
   std::ifstream in(path);
   std::string line, value;
   while (std::getline(in, line)) {
     line = line.substr(0, line.find('#'));
     const size_t eq = line.find('=');
     if (eq == std::string::npos) continue;
-    auto trim = [](std::string t) {
-      const size_t b = t.find_first_not_of(" \t\r");
-      const size_t e = t.find_last_not_of(" \t\r");
-      return b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
-    };
     if (trim(line.substr(0, eq)) == key) value = trim(line.substr(eq + 1));
   }
   return value;
