@@ -81,7 +81,10 @@ TEST_CASE("a plain process runs as one rank without MPI, a launched one with MPI
                       "mpirun -np 1 " + quote(VIDSCORE_BIN) + " " + args + quote(launched_out));
   INFO(launched.output);
   CHECK(launched.exit_code != 0);
-  CHECK_THAT(launched.output, Catch::Contains("pml"));  // failed for that reason
+  // Failed in MPI_Init: Open MPI's text names the pml, unless the rank exits before mpirun's
+  // daemon has relayed that help text (about 1 run in 6 here), when only the rank's own
+  // "An error occurred in MPI_Init_thread" remains.
+  CHECK_THAT(launched.output, Catch::Contains("MPI_Init", Catch::CaseSensitive::No));
   CHECK_FALSE(file_exists(launched_out));
   // VIDSCORE_MPI=1 asks for MPI without a launcher: the singleton's MPI_Init fails the same way.
   auto forced = run(no_launcher + broken + "VIDSCORE_MPI=1 " + quote(VIDSCORE_BIN) + " " + args +
