@@ -1,5 +1,6 @@
 // Media module: RGB <-> YUV conversion (swscale, and the float path), the reader's colour handling and metadata.
 #include <algorithm>
+#include <set>
 #include <cmath>
 #include <random>
 #include <cstring>
@@ -160,13 +161,35 @@ std::vector<PacketData> packets(const std::vector<std::pair<int64_t, bool>>& lis
   return out;
 }
 
-std::vector<SegmentWork> plan(const std::vector<PacketData>& list, int target) {
-  SegmentPlanner planner(target);
+std::vector<SegmentWork> plan(const std::vector<PacketData>& list, int target,
+                              int64_t frame_step = 0, int64_t expected = 0) {
+  SegmentPlanner planner(target, frame_step, expected);
   std::vector<SegmentWork> out;
   for (const auto& p : list)
     if (auto s = planner.add(p)) out.push_back(std::move(*s));
   for (auto& s : planner.finish()) out.push_back(std::move(s));
   return out;
+}
+
+// Every pts from 0 to n - 1 is kept by exactly one segment (start_pts <= pts < end_pts).
+bool kept_once(const std::vector<SegmentWork>& segs, int64_t n) {
+  std::vector<int> kept(static_cast<size_t>(n), 0);
+  for (const auto& s : segs) {
+    std::set<int64_t> seen;
+    for (const auto& p : s.packets) {
+      const bool in = (s.start_pts == kNoPts || p.pts >= s.start_pts) && p.pts < s.end_pts;
+      if (in && p.pts >= 0 && p.pts < n && seen.insert(p.pts).second) ++kept[p.pts];
+    }
+  }
+  return std::all_of(kept.begin(), kept.end(), [](int k) { return k == 1; });
+}
+
+// Frames a segment keeps: the distinct pts of its packets in [start_pts, end_pts).
+size_t kept_count(const SegmentWork& s) {
+  std::set<int64_t> kept;
+  for (const auto& p : s.packets)
+    if ((s.start_pts == kNoPts || p.pts >= s.start_pts) && p.pts < s.end_pts) kept.insert(p.pts);
+  return kept.size();
 }
 
 std::vector<int64_t> pts_of(const SegmentWork& s) {
@@ -178,11 +201,11 @@ std::vector<int64_t> pts_of(const SegmentWork& s) {
 }  // namespace
 
 TEST_CASE("segment planner", "[unit][media][segments]") {
-  SECTION("closed GOPs: cuts at the first keyframe after the target, ranges meet") {
+  SECTION("closed GOPs: a keyframe at the target is the cut, ranges meet") {
     // Keyframes every 4 packets, no B-frames.
     std::vector<std::pair<int64_t, bool>> list;
     for (int i = 0; i < 14; ++i) list.push_back({i, i % 4 == 0});
-    auto segs = plan(packets(list), 6);
+    auto segs = plan(packets(list), 8);
     REQUIRE(segs.size() == 2);
     CHECK(segs[0].index == 0);
     CHECK(segs[0].start_pts == kNoPts);
@@ -193,6 +216,63 @@ TEST_CASE("segment planner", "[unit][media][segments]") {
     CHECK(segs[1].start_pts == 8);
     CHECK(segs[1].end_pts == kEndOfStream);
     CHECK(pts_of(segs[1]) == std::vector<int64_t>{8, 9, 10, 11, 12, 13});
+  }
+  SECTION("between keyframes: the next segment decodes from the keyframe, keeps from the cut") {
+    // Keyframes every 4 packets, no B-frames, segments of 6: cuts at 6 and 12.
+    std::vector<std::pair<int64_t, bool>> list;
+    for (int i = 0; i < 14; ++i) list.push_back({i, i % 4 == 0});
+    auto segs = plan(packets(list), 6);
+    REQUIRE(segs.size() == 3);
+    CHECK(segs[0].end_pts == 6);
+    CHECK(pts_of(segs[0]) == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6});
+    CHECK(segs[1].start_pts == 6);
+    CHECK(segs[1].end_pts == 12);
+    CHECK(pts_of(segs[1]) == std::vector<int64_t>{4, 5, 6, 7, 8, 9, 10, 11, 12});
+    CHECK(segs[2].start_pts == 12);
+    CHECK(pts_of(segs[2]) == std::vector<int64_t>{12, 13});
+    CHECK(kept_once(segs, 14));
+  }
+  SECTION("between keyframes with B-pyramids: the B-pictures after the cut go to both") {
+    // x264's decode order, -bf 3 with a pyramid: I0 P4 B2 b1 b3 P8 B6 b5 b7 P12 B10 b9 b11
+    // P16 B14 b13 b15, segments of 5. The cut is P8, the first picture after 5 packets that
+    // displays after all of them. B6 b5 b7 display before it: segment 0 keeps them; segment 1
+    // decodes them too (later pictures may reference B6), from I0, and drops them. P16 would be
+    // a cut by length, but its keyframe is 13 packets back (more than 2 x 5): no cut.
+    auto segs = plan(packets({{0, true}, {4, false}, {2, false}, {1, false}, {3, false},
+                              {8, false}, {6, false}, {5, false}, {7, false}, {12, false},
+                              {10, false}, {9, false}, {11, false}, {16, false}, {14, false},
+                              {13, false}, {15, false}}),
+                     5);
+    REQUIRE(segs.size() == 2);
+    CHECK(segs[0].start_pts == kNoPts);
+    CHECK(segs[0].end_pts == 8);
+    CHECK(pts_of(segs[0]) == std::vector<int64_t>{0, 4, 2, 1, 3, 8, 6, 5, 7});
+    CHECK(segs[1].start_pts == 8);
+    CHECK(segs[1].end_pts == kEndOfStream);
+    CHECK(pts_of(segs[1]) ==
+          std::vector<int64_t>{0, 4, 2, 1, 3, 8, 6, 5, 7, 12, 10, 9, 11, 16, 14, 13, 15});
+    CHECK(kept_once(segs, 17));
+  }
+  SECTION("between keyframes: pre-roll starts at the last keyframe, at most 2 segments back") {
+    // Keyframes at 0 and 10, segments of 3: cuts at 3 and 6 (keyframe 0 is 3 and 6 packets
+    // back), none at 9 (9 back, over 2 x 3), at 10 (keyframe), at 13 (pre-roll from 10).
+    std::vector<std::pair<int64_t, bool>> list;
+    for (int i = 0; i < 16; ++i) list.push_back({i, i == 0 || i == 10});
+    auto segs = plan(packets(list), 3);
+    REQUIRE(segs.size() == 5);
+    CHECK(pts_of(segs[0]) == std::vector<int64_t>{0, 1, 2, 3});
+    CHECK(segs[1].start_pts == 3);
+    CHECK(segs[1].end_pts == 6);
+    CHECK(pts_of(segs[1]) == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6});
+    CHECK(segs[2].start_pts == 6);
+    CHECK(segs[2].end_pts == 10);
+    CHECK(pts_of(segs[2]) == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+    CHECK(segs[3].start_pts == 10);
+    CHECK(segs[3].end_pts == 13);
+    CHECK(pts_of(segs[3]) == std::vector<int64_t>{10, 11, 12, 13});
+    CHECK(segs[4].start_pts == 13);
+    CHECK(pts_of(segs[4]) == std::vector<int64_t>{10, 11, 12, 13, 14, 15});
+    CHECK(kept_once(segs, 16));
   }
   SECTION("leading pictures (open GOP) go to the segment before the keyframe") {
     // Decode order: I0 P3 B1 B2 P6 B4 B5 | I9 B7 B8 P12 B10 B11
@@ -208,21 +288,33 @@ TEST_CASE("segment planner", "[unit][media][segments]") {
   }
   SECTION("a keyframe that frames before it display after is no cut") {
     // P5 is decoded before the keyframe at 4 but displays after it: cutting there loses it.
+    // P5 itself is a cut (between keyframes), and the keyframe at 8.
     auto segs = plan(packets({{0, true}, {1, false}, {5, false}, {4, true}, {2, false},
                               {3, false}, {6, false}, {8, true}, {7, false}}),
                      2);
-    REQUIRE(segs.size() == 2);
-    CHECK(segs[0].end_pts == 8);
-    CHECK(segs[1].start_pts == 8);
+    REQUIRE(segs.size() == 3);
+    CHECK(segs[0].end_pts == 5);
+    CHECK(pts_of(segs[0]) == std::vector<int64_t>{0, 1, 5, 4, 2, 3});
+    CHECK(segs[1].start_pts == 5);
+    CHECK(segs[1].end_pts == 8);
+    CHECK(pts_of(segs[1]) == std::vector<int64_t>{0, 1, 5, 4, 2, 3, 6, 8, 7});
+    CHECK(segs[2].start_pts == 8);
+    CHECK(kept_once(segs, 9));
   }
   SECTION("keyframes without pts and packets without pts are never cut points") {
     auto segs = plan(packets({{0, true}, {kNoPts, false}, {2, false}, {kNoPts, true},
                               {4, false}, {5, true}, {6, false}}),
                      2);
-    REQUIRE(segs.size() == 2);
-    CHECK(segs[0].end_pts == 5);
-    CHECK(segs[1].start_pts == 5);
-    CHECK(pts_of(segs[1]) == std::vector<int64_t>{5, 6});
+    REQUIRE(segs.size() == 4);
+    CHECK(segs[0].end_pts == 2);
+    CHECK(segs[1].start_pts == 2);
+    CHECK(segs[1].end_pts == 4);
+    // The keyframe without pts is no decode start either: the last segment's pre-roll starts
+    // at the keyframe 5.
+    CHECK(segs[2].start_pts == 4);
+    CHECK(segs[2].end_pts == 6);
+    CHECK(segs[3].start_pts == 6);
+    CHECK(pts_of(segs[3]) == std::vector<int64_t>{5, 6});
   }
   SECTION("fewer packets than one segment: one segment with every packet") {
     auto segs = plan(packets({{0, true}, {1, false}, {2, true}}), 50);
@@ -233,6 +325,49 @@ TEST_CASE("segment planner", "[unit][media][segments]") {
   }
   SECTION("no packets: no segment") {
     CHECK(plan({}, 4).empty());
+  }
+}
+
+TEST_CASE("segment planner: lengths near the target, even across the input",
+          "[unit][media][segments]") {
+  SECTION("B-pictures: the frame step counts those that display before a cut") {
+    // x264's pyramid, 4 frames from one P-picture to the next: I0 P4 B2 b1 b3 P8 B6 b5 b7 ...
+    // Keyframes at 0 and 16 (closed GOPs), 33 frames.
+    std::vector<std::pair<int64_t, bool>> list{{0, true}};
+    for (int64_t p = 4; p <= 32; p += 4)
+      for (int64_t pts : {p, p - 2, p - 3, p - 1}) list.push_back({pts, pts == 16});
+    // Segments of 7: a cut after 4 or after 8 frames; 8 is nearer.
+    auto segs = plan(packets(list), 7, 1);
+    REQUIRE(segs.size() == 5);
+    for (int i = 0; i < 4; ++i) CHECK(kept_count(segs[i]) == 8);
+    CHECK(kept_count(segs[4]) == 1);
+    CHECK(kept_once(segs, 33));
+    // Without the frame step the planner sees only the packets so far: 9 of them (12 frames)
+    // before it can cut.
+    auto blind = plan(packets(list), 7);
+    CHECK(kept_count(blind[0]) == 12);
+    CHECK(kept_once(blind, 33));
+  }
+  SECTION("the expected frame count is shared evenly: no short segment at the end") {
+    std::vector<std::pair<int64_t, bool>> list;
+    for (int i = 0; i < 20; ++i) list.push_back({i, i % 5 == 0});
+    auto even = plan(packets(list), 6, 1, 20);
+    REQUIRE(even.size() == 3);
+    CHECK(kept_count(even[0]) == 7);
+    CHECK(kept_count(even[1]) == 7);
+    CHECK(kept_count(even[2]) == 6);
+    CHECK(kept_once(even, 20));
+    auto unknown = plan(packets(list), 6, 1);
+    REQUIRE(unknown.size() == 4);
+    CHECK(kept_count(unknown[3]) == 2);
+    // An input longer than its container said: the last segment takes up to a segment more,
+    // then cuts go on at the target.
+    auto longer = plan(packets(list), 6, 1, 12);
+    REQUIRE(longer.size() == 3);
+    CHECK(kept_count(longer[0]) == 6);
+    CHECK(kept_count(longer[1]) == 12);
+    CHECK(kept_count(longer[2]) == 2);
+    CHECK(kept_once(longer, 20));
   }
 }
 
@@ -276,7 +411,7 @@ TEST_CASE("segment planner: repeats, streams cut mid-GOP", "[unit][media][segmen
     // keyframe up to 7 is a cut; one at 8 is.
     auto segs = plan(packets({{0, true}, {1, false}, {2, false}, {3, false}, {3, false},
                               {4, true}, {5, false}, {6, true}, {8, true}, {9, false}}),
-                     2);
+                     5);
     REQUIRE(segs.size() == 2);
     CHECK(segs[0].end_pts == 8);
     CHECK(segs[1].start_pts == 8);

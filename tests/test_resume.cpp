@@ -150,6 +150,21 @@ TEST_CASE("resume reuses segments on another number of ranks, and not after a ch
     CHECK_THAT(again.output, !Catch::Contains("resuming"));
     check_output(s.clip, out, true);
   }
+  SECTION("segments cut by another rule (an earlier vidscore) start afresh") {
+    die("");
+    const std::string manifest = s.work(out) + "/manifest.json";
+    auto edit = run("sed -i 's/\"segment_rule\": [0-9]*/\"segment_rule\": 1/' " +
+                    quote(manifest) + " && grep -c '\"segment_rule\": 1' " + quote(manifest));
+    REQUIRE(edit.exit_code == 0);
+    auto again = run_vidscore(s.args(out));
+    INFO(again.output);
+    REQUIRE(again.exit_code == 0);
+    CHECK_THAT(again.output, Catch::Contains("holds 4 segments of a job with segments cut by "
+                                             "another rule (an earlier vidscore); they are not "
+                                             "reused, starting afresh"));
+    CHECK(reused_segments(again.output) == 0);
+    check_output(s.clip, out, true);
+  }
   SECTION("a rerun that fails before any work (a typo) leaves the kept segments to the next") {
     die("");
     auto typo = run_vidscore(s.args(out, "--preset slwo"));

@@ -34,6 +34,13 @@ Job run_job(const TempDir& dir, const std::string& clip, const std::string& mode
   return j;
 }
 
+// The job's segment count from its "done:" line.
+int segments_done(const std::string& output) {
+  std::smatch m;
+  REQUIRE(std::regex_search(output, m, std::regex("done: [0-9]+ frames in ([0-9]+) segments")));
+  return std::stoi(m[1]);
+}
+
 int segments_of_rank(const std::string& output, int rank) {
   std::smatch m;
   std::regex re(" " + std::to_string(rank) + ": [0-9]+ \\(([0-9]+) segments\\)");
@@ -70,6 +77,18 @@ TEST_CASE("B-frame pyramids and many keyframes: both transports on 1 to 4 ranks"
       }
     }
   }
+  SECTION("packets, segments of 7 frames: cuts between keyframes, pre-roll from the keyframe") {
+    for (int ranks : {2, 3}) {
+      Job j = run_job(dir, clip, model, "packets", ranks, "_between.mp4", "--segment-frames 7");
+      INFO(j.result.output);
+      REQUIRE(j.result.exit_code == 0);
+      // 12-frame GOPs, 7-frame segments: keyframe cuts alone would give 7 segments.
+      CHECK_THAT(j.result.output, Catch::Contains("done: 80 frames in"));
+      CHECK(segments_done(j.result.output) >= 9);
+      check_output(clip, j.out, true);
+      check_no_seams(clip, one.out, j.out, 160, 96);
+    }
+  }
   SECTION("packets on 2 ranks of 3 threads: each flush overlaps the rank's next segment") {
     Job j = run_job(dir, clip, model, "packets", 2, "_overlap.mp4", "--threads 3");
     INFO(j.result.output);
@@ -97,6 +116,13 @@ TEST_CASE("open GOPs: leading pictures are decoded with the previous segment", "
       check_output(clip, j.out, true);
       check_no_seams(clip, one.out, j.out, 160, 96);
     }
+    // Cuts between recovery points: pre-roll starts at a keyframe that is not an IDR.
+    Job j = run_job(dir, clip, model, "packets", 2, "_between.mp4", "--segment-frames 7");
+    INFO(j.result.output);
+    REQUIRE(j.result.exit_code == 0);
+    CHECK(segments_done(j.result.output) >= 9);  // 7 keyframes
+    check_output(clip, j.out, true);
+    check_no_seams(clip, one.out, j.out, 160, 96);
   }
   SECTION("MPEG-2 with open GOPs") {
     std::string clip = dir.path("open_mpeg2.mkv");
@@ -111,6 +137,12 @@ TEST_CASE("open GOPs: leading pictures are decoded with the previous segment", "
       check_output(clip, j.out, false);
       check_no_seams(clip, one.out, j.out, 160, 96);
     }
+    Job j = run_job(dir, clip, model, "packets", 3, "_between.mp4", "--segment-frames 7");
+    INFO(j.result.output);
+    REQUIRE(j.result.exit_code == 0);
+    CHECK(segments_done(j.result.output) >= 9);  // 7 keyframes
+    check_output(clip, j.out, false);
+    check_no_seams(clip, one.out, j.out, 160, 96);
   }
 }
 

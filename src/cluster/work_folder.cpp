@@ -16,6 +16,7 @@ extern "C" {
 
 #include "vidscore/cluster/protocol.h"
 #include "vidscore/error.h"
+#include "vidscore/media/segment_planner.h"
 
 namespace vidscore {
 namespace {
@@ -104,6 +105,8 @@ std::string mismatch(const json& kept, const json& now) {
   if (!kept.is_object()) return "an unreadable manifest";
   if (kept.value("vidscore", json()) != now["vidscore"]) return "another vidscore version";
   if (kept.value("libavcodec", json()) != now["libavcodec"]) return "another FFmpeg version";
+  if (kept.value("segment_rule", json()) != now["segment_rule"])
+    return "segments cut by another rule (an earlier vidscore)";
   if (kept.value("input", json()) != now["input"]) return "a different input (size, date or content)";
   if (kept.value("model", json()) != now["model"]) return "a different model file";
   if (kept.value("class_names", json()) != now["class_names"]) return "a different class names file";
@@ -162,6 +165,7 @@ json result_identity(const Config& config, const std::string& input) {
   settings["pipeline"].erase("segment_images");  // image jobs do not resume
   json id{{"vidscore", VIDSCORE_VERSION},
           {"libavcodec", avcodec_version()},  // the encoders' build (x264 comes with it)
+          {"segment_rule", kSegmentPlannerRule},
           {"input", file_identity(input, "input", kEndBytes)},
           {"model", file_identity(config.model_path, "model", 0)},
           {"settings", settings}};

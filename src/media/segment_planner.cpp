@@ -4,9 +4,24 @@
 
 namespace vidscore {
 
-SegmentPlanner::SegmentPlanner(int64_t target_frames)
-    : target_(std::max<int64_t>(1, target_frames)) {
+SegmentPlanner::SegmentPlanner(int64_t target_frames, int64_t frame_step, int64_t expected_frames)
+    : target_(std::max<int64_t>(1, target_frames)),
+      max_preroll_(2 * target_),
+      step_(std::max<int64_t>(0, frame_step)),
+      expected_(std::max<int64_t>(0, expected_frames)) {
   current_.index = next_index_++;
+  current_target_ = next_target();
+}
+
+int64_t SegmentPlanner::next_target() const {
+  // The frames left, shared evenly among the segments of about the target's length they make:
+  // the segments of a job come out alike, with no short one left at the end.
+  if (expected_ <= 0) return target_;
+  const int64_t left = expected_ - planned_frames_;
+  const int64_t segments = (left + target_ / 2) / target_;
+  // The last: no cut unless the input runs a whole segment past its expected length.
+  if (segments <= 1) return std::max<int64_t>(left, 0) + target_;
+  return (left + segments - 1) / segments;
 }
 
 std::optional<SegmentWork> SegmentPlanner::close_pending() {
@@ -24,6 +39,9 @@ std::optional<SegmentWork> SegmentPlanner::add(PacketData packet) {
     // segment being closed (which holds the keyframe they reference). The next segment does
     // not need them: pictures after them in display order do not reference them.
     if (packet.pts != kNoPts && packet.pts < closing_->end_pts) {
+      // After a cut between keyframes the next segment decodes from the keyframe, in decode
+      // order: later pictures may reference these, so it gets them too (and drops them by pts).
+      if (closing_shared_) current_.packets.push_back(packet);
       closing_->packets.push_back(std::move(packet));
       return std::nullopt;
     }
@@ -34,20 +52,42 @@ std::optional<SegmentWork> SegmentPlanner::add(PacketData packet) {
   if (key && packet.pts != kNoPts && !keyframe_seen_ && current_.index == 0 && current_own_ > 0)
     current_.start_pts = packet.pts;
   if (key && packet.pts != kNoPts) keyframe_seen_ = true;
-  const bool cut = key && packet.pts != kNoPts && current_own_ >= target_ &&
-                   (current_max_pts_ == kNoPts ||
-                    packet.pts > current_max_pts_ + current_repeats_);
+  // A cut needs a picture that displays after every picture already in the segment.
+  bool boundary = packet.pts != kNoPts && (current_max_pts_ == kNoPts ||
+                                           packet.pts > current_max_pts_ + current_repeats_);
+  int64_t kept = 0;
+  if (boundary) {
+    // Frames the segment keeps if cut here: its own so far, and those that display between its
+    // last pts and this one (B-pictures, after this one in decode order). The next boundary
+    // is likely as far on again: cut here unless that one comes nearer the target.
+    int64_t gap = 1;
+    if (step_ > 0 && current_max_pts_ != kNoPts)
+      gap = std::max<int64_t>(1, (packet.pts - current_max_pts_ + step_ / 2) / step_);
+    kept = current_own_ + gap - 1;
+    boundary = 2 * kept + gap >= 2 * current_target_;
+  }
+  const int64_t preroll =
+      gop_start_ >= 0 ? static_cast<int64_t>(current_.packets.size()) - gop_start_ : -1;
+  const bool cut = boundary && (key || (preroll >= 0 && preroll <= max_preroll_));
   if (cut) {
+    planned_frames_ += kept;
+    current_target_ = next_target();
     current_.end_pts = packet.pts;
     closing_ = std::move(current_);
-    closing_->packets.push_back(packet);  // post-roll: the keyframe its leading pictures need
+    closing_->packets.push_back(packet);  // post-roll: the picture its leading pictures need
     current_ = SegmentWork{};
     current_.index = next_index_++;
     current_.start_pts = packet.pts;
+    closing_shared_ = !key;
+    if (!key)  // pre-roll: decoding starts at the segment's last keyframe
+      current_.packets.assign(closing_->packets.begin() + gop_start_, closing_->packets.end() - 1);
+    gop_start_ = 0;
     current_own_ = 0;
     current_max_pts_ = kNoPts;
     current_pts_.clear();
     current_repeats_ = 0;
+  } else if (key && packet.pts != kNoPts) {
+    gop_start_ = static_cast<int64_t>(current_.packets.size());
   }
   if (packet.pts != kNoPts) {
     current_max_pts_ = std::max(current_max_pts_, packet.pts);

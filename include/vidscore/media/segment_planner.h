@@ -1,13 +1,21 @@
 // Plans segments from the input's video packets as they are demuxed (streaming: no pre-pass).
-// A segment starts at a keyframe and holds the packets up to the next cut (decode order). A cut
-// is made at the first keyframe, once the segment has `target_frames` packets, whose pts is above
-// every pts already in the segment (a true random-access point in display order). Open GOPs:
-// packets after the cut keyframe that display before it (leading pictures) are given to the
-// segment being closed as post-roll, together with the keyframe they reference; that segment
-// keeps only frames with pts < the keyframe's, the next keeps pts >= it, so every frame is kept
-// exactly once. A stream that starts before its first keyframe (cut mid-GOP) keeps frames from
-// that keyframe on, as a decoder would. Knows nothing of FFmpeg (AV_PKT_FLAG_KEY is bit 0 of
-// `flags`).
+// A segment holds the packets of a run of frames in decode order. A cut is made at a picture
+// whose pts is above every pts already in the segment (a boundary in display order: an I- or
+// P-picture, never a B-picture that displays before an earlier one), at the boundary where the
+// segment comes nearest `target_frames` frames:
+// - at a keyframe, the next segment starts there;
+// - between keyframes, when the segment's last keyframe is at most 2 x `target_frames` packets
+//   back, the next segment is given the packets from that keyframe on as pre-roll (decoded,
+//   then dropped by pts). So segments come out the length asked for and the ranks' shares of a
+//   job even out, for GOPs up to twice the segment length. The pre-roll costs decoding alone,
+//   the cheapest stage (about a tenth of a 1080p identity transcode, far less beside a real
+//   model); longer GOPs wait for the next keyframe.
+// Pictures after the cut (decode order) that display before it (B-pictures, leading pictures of
+// an open GOP) are given to the segment being closed as post-roll, with the picture they
+// reference; that segment keeps only frames with pts < the cut's, the next keeps pts >= it, so
+// every frame is kept exactly once. A stream that starts before its first keyframe (cut mid-GOP)
+// keeps frames from that keyframe on, as a decoder would. Knows nothing of FFmpeg
+// (AV_PKT_FLAG_KEY is bit 0 of `flags`).
 #pragma once
 
 #include <cstdint>
@@ -19,9 +27,18 @@
 
 namespace vidscore {
 
+// Which rule cuts the segments: a job kept in a work folder under another rule is not resumed
+// (its segments would not meet the ones cut now). 2: cuts between keyframes with pre-roll.
+constexpr int kSegmentPlannerRule = 2;
+
 class SegmentPlanner {
  public:
-  explicit SegmentPlanner(int64_t target_frames);
+  // `frame_step`: the input's frame duration in its time base (0: unknown), to count the frames
+  // a cut would keep before their packets arrive. `expected_frames`: the input's frame count as
+  // its container gives it (0: unknown); the frames left are then shared evenly among the
+  // segments still to cut, so all come out near the same length.
+  explicit SegmentPlanner(int64_t target_frames, int64_t frame_step = 0,
+                          int64_t expected_frames = 0);
 
   // The next packet in decode order; returns the segment it completed, if any.
   std::optional<SegmentWork> add(PacketData packet);
@@ -33,8 +50,14 @@ class SegmentPlanner {
 
  private:
   std::optional<SegmentWork> close_pending();
+  int64_t next_target() const;
 
   int64_t target_;
+  int64_t max_preroll_;  // packets before a cut back to the keyframe, for a cut between keyframes
+  int64_t step_;
+  int64_t expected_;
+  int64_t planned_frames_ = 0;  // frames the segments cut so far keep (as estimated at the cut)
+  int64_t current_target_ = 0;  // length sought for the current segment
   int64_t next_index_ = 0;
   int64_t keyframes_ = 0;
   SegmentWork current_;        // being filled
@@ -45,7 +68,9 @@ class SegmentPlanner {
   std::set<int64_t> current_pts_;
   int64_t current_repeats_ = 0;
   bool keyframe_seen_ = false;
+  int64_t gop_start_ = -1;     // index in current_.packets of its last keyframe, -1: none yet
   std::optional<SegmentWork> closing_;  // cut, collecting its post-roll
+  bool closing_shared_ = false;         // cut between keyframes: post-roll is current_'s pre-roll
 };
 
 // True when bit 0 (AV_PKT_FLAG_KEY) is set.

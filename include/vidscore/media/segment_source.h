@@ -29,7 +29,7 @@ class SegmentSource {
   // has keyframes enough (a couple of segments per rank). `length_at` gives the segment length
   // asked for at the input's frame rate (0 when unknown); when `shorten` is set (a length from
   // segment_seconds, not set by the user), short inputs get shorter segments, down to 8 frames,
-  // so that every rank gets about 8. Throws UsageError when "packets" is forced on an input that
+  // so that every rank gets about 4. Throws UsageError when "packets" is forced on an input that
   // cannot be split, RuntimeError for unreadable input.
   SegmentSource(const std::string& path, const std::string& wanted,
                 const std::function<int(double fps)>& length_at, bool shorten, int ranks);
@@ -53,6 +53,7 @@ class SegmentSource {
 
  private:
   TransportChoice choose(const std::string& wanted, int ranks);
+  int64_t frame_step() const;  // one frame in the input's time base, 0 when unknown
 
   std::string path_;
   int segment_frames_;
