@@ -255,7 +255,13 @@ int main(int argc, char** argv) {
 
   int code = 1;
   try {
-    return run_job(config, cli.paths, *env);
+    code = run_job(config, cli.paths, *env);
+    // The job is over: its outputs are closed and in place, its objects gone. End MPI, then
+    // leave without the static destructors of the ~300 libraries Debian's libtorch loads (its
+    // operator registry alone unregisters every operator at exit).
+    env.reset();
+    std::fflush(nullptr);
+    std::_Exit(code);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "vidscore: error: %s\n", e.what());
     code = 2;
