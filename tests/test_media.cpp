@@ -300,21 +300,63 @@ TEST_CASE("segment planner", "[unit][media][segments]") {
     CHECK(pts_of(segs[1]) == std::vector<int64_t>{0, 1, 5, 4, 2, 3, 6, 8, 7});
     CHECK(segs[2].start_pts == 8);
     CHECK(kept_once(segs, 9));
+    // Segments of 3: the cut is P6, and its pre-roll starts at the keyframe 0, not at 4 (P5,
+    // decoded before 4, would be missing).
+    auto three = plan(packets({{0, true}, {1, false}, {5, false}, {4, true}, {2, false},
+                               {3, false}, {6, false}, {8, true}, {7, false}}),
+                      3);
+    REQUIRE(three.size() == 2);
+    CHECK(three[0].end_pts == 6);
+    CHECK(pts_of(three[1]) == std::vector<int64_t>{0, 1, 5, 4, 2, 3, 6, 8, 7});
+    CHECK(kept_once(three, 9));
+  }
+  SECTION("pre-roll never starts at a keyframe that an earlier picture displays after") {
+    // I0 P1 P5 K4 B2 B3 P6 P7 P9, segments of 3: the cut is P6, which references P5; decoding
+    // from K4 would miss P5, so the pre-roll starts at I0.
+    auto segs = plan(packets({{0, true}, {1, false}, {5, false}, {4, true}, {2, false},
+                              {3, false}, {6, false}, {7, false}, {9, false}}),
+                     3);
+    REQUIRE(segs.size() == 2);
+    CHECK(segs[0].end_pts == 6);
+    CHECK(pts_of(segs[1]) == std::vector<int64_t>{0, 1, 5, 4, 2, 3, 6, 7, 9});
+  }
+  SECTION("pre-roll leaves out the leading pictures of its keyframe") {
+    // I0 P1 P2 P3 K6 B4 B5 P7 ...: K6 opens an open GOP (B4 B5 lead it) and is no cut (4 frames
+    // of 6). P7 is; its pre-roll is K6 alone: B4 and B5 reference P3, which it does not have.
+    auto segs = plan(packets({{0, true}, {1, false}, {2, false}, {3, false}, {6, true},
+                              {4, false}, {5, false}, {7, false}, {8, false}, {9, false},
+                              {10, false}}),
+                     6);
+    REQUIRE(segs.size() == 2);
+    CHECK(segs[0].end_pts == 7);
+    CHECK(pts_of(segs[0]) == std::vector<int64_t>{0, 1, 2, 3, 6, 4, 5, 7});
+    CHECK(pts_of(segs[1]) == std::vector<int64_t>{6, 7, 8, 9, 10});
+    CHECK(kept_once(segs, 11));
+  }
+  SECTION("a packet without pts after a cut goes to both segments") {
+    // I0 P1 P2 P4 [no pts] B3 P5, segments of 3: cut at P4; the packet without pts may be a
+    // second field of P4 or a picture before it, and B3 after it still belongs to segment 0.
+    auto segs = plan(packets({{0, true}, {1, false}, {2, false}, {4, false}, {kNoPts, false},
+                              {3, false}, {5, false}}),
+                     3);
+    REQUIRE(segs.size() == 2);
+    CHECK(segs[0].end_pts == 4);
+    CHECK(pts_of(segs[0]) == std::vector<int64_t>{0, 1, 2, 4, kNoPts, 3});
+    CHECK(pts_of(segs[1]) == std::vector<int64_t>{0, 1, 2, 4, kNoPts, 3, 5});
+    CHECK(kept_once(segs, 6));
   }
   SECTION("keyframes without pts and packets without pts are never cut points") {
     auto segs = plan(packets({{0, true}, {kNoPts, false}, {2, false}, {kNoPts, true},
                               {4, false}, {5, true}, {6, false}}),
                      2);
-    REQUIRE(segs.size() == 4);
+    REQUIRE(segs.size() == 3);
     CHECK(segs[0].end_pts == 2);
+    // The keyframe without pts after the cut at 2 may display before it: both segments get it.
+    CHECK(pts_of(segs[0]) == std::vector<int64_t>{0, kNoPts, 2, kNoPts});
     CHECK(segs[1].start_pts == 2);
-    CHECK(segs[1].end_pts == 4);
-    // The keyframe without pts is no decode start either: the last segment's pre-roll starts
-    // at the keyframe 5.
-    CHECK(segs[2].start_pts == 4);
-    CHECK(segs[2].end_pts == 6);
-    CHECK(segs[3].start_pts == 6);
-    CHECK(pts_of(segs[3]) == std::vector<int64_t>{5, 6});
+    CHECK(segs[1].end_pts == 5);
+    CHECK(segs[2].start_pts == 5);
+    CHECK(pts_of(segs[2]) == std::vector<int64_t>{5, 6});
   }
   SECTION("fewer packets than one segment: one segment with every packet") {
     auto segs = plan(packets({{0, true}, {1, false}, {2, true}}), 50);
@@ -332,7 +374,7 @@ TEST_CASE("segment planner: lengths near the target, even across the input",
           "[unit][media][segments]") {
   SECTION("B-pictures: the frame step counts those that display before a cut") {
     // x264's pyramid, 4 frames from one P-picture to the next: I0 P4 B2 b1 b3 P8 B6 b5 b7 ...
-    // Keyframes at 0 and 16 (closed GOPs), 33 frames.
+    // Keyframes at 0 and 16 (B14 b13 b15 lead the second: an open GOP), 33 frames.
     std::vector<std::pair<int64_t, bool>> list{{0, true}};
     for (int64_t p = 4; p <= 32; p += 4)
       for (int64_t pts : {p, p - 2, p - 3, p - 1}) list.push_back({pts, pts == 16});
@@ -347,6 +389,19 @@ TEST_CASE("segment planner: lengths near the target, even across the input",
     auto blind = plan(packets(list), 7);
     CHECK(kept_count(blind[0]) == 12);
     CHECK(kept_once(blind, 33));
+  }
+  SECTION("a pause in variable-rate video hides no frames") {
+    // No B-pictures, a 93-frame pause after pts 6: the gap is not counted as frames (as B-
+    // pictures it would have made a cut at 100, after 2 frames).
+    std::vector<std::pair<int64_t, bool>> list;
+    for (int i = 0; i < 7; ++i) list.push_back({i, i == 0});
+    for (int i = 100; i < 113; ++i) list.push_back({i, false});
+    auto segs = plan(packets(list), 5, 1);
+    REQUIRE(segs.size() == 3);
+    CHECK(kept_count(segs[0]) == 5);
+    CHECK(kept_count(segs[1]) == 5);
+    CHECK(segs[1].end_pts == 103);
+    CHECK(kept_count(segs[2]) == 10);  // from 108 on, keyframe 0 is too far back
   }
   SECTION("the expected frame count is shared evenly: no short segment at the end") {
     std::vector<std::pair<int64_t, bool>> list;
@@ -415,6 +470,21 @@ TEST_CASE("segment planner: repeats, streams cut mid-GOP", "[unit][media][segmen
     REQUIRE(segs.size() == 2);
     CHECK(segs[0].end_pts == 8);
     CHECK(segs[1].start_pts == 8);
+  }
+  SECTION("a repeated pts before a cut between keyframes") {
+    // pts 1 twice (the ranks move the second to 2): P3 has room above it and is a cut.
+    auto segs = plan(packets({{0, true}, {1, false}, {1, false}, {3, false}, {4, false},
+                              {5, false}}),
+                     3);
+    REQUIRE(segs.size() == 2);
+    CHECK(segs[0].end_pts == 3);
+    CHECK(pts_of(segs[0]) == std::vector<int64_t>{0, 1, 1, 3});
+    CHECK(segs[1].start_pts == 3);
+    CHECK(pts_of(segs[1]) == std::vector<int64_t>{0, 1, 1, 3, 4, 5});
+    // Without room (2 follows the repeat) P2 is no cut.
+    auto tight = plan(packets({{0, true}, {1, false}, {1, false}, {2, false}, {4, false}}), 3);
+    REQUIRE(tight.size() == 2);
+    CHECK(tight[0].end_pts == 4);
   }
   SECTION("packets before the first keyframe: the first segment starts at the keyframe") {
     auto segs = plan(packets({{3, false}, {1, false}, {4, true}, {5, false}, {6, false}}), 50);

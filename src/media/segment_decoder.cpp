@@ -74,7 +74,8 @@ SegmentDecoder::SegmentDecoder(const VideoInfo& video, const AVCodecParameters* 
   // HEVC CRA, MPEG-2 I-frames). FFmpeg's H.264 decoder then withholds the pictures decoded
   // before the keyframe is output as "not yet recovered", although they are complete: show all.
   // The leading pictures that really are incomplete are not sent (they went to the previous
-  // segment as its post-roll), and pre-roll frames are dropped by pts.
+  // segment as its post-roll, and pre-roll leaves them out), and pre-roll frames are dropped by
+  // pts.
   dec_->flags2 |= AV_CODEC_FLAG2_SHOW_ALL;
   int rc = avcodec_open2(dec_.get(), codec, nullptr);
   if (rc < 0)
@@ -121,9 +122,13 @@ void SegmentDecoder::receive_all(const SegmentWork& work, const FrameFn& fn) {
     int64_t t = frame_->pts;
     if (t == AV_NOPTS_VALUE) t = frame_->best_effort_timestamp;
     // Frames without any timestamp continue the sequence by one frame.
-    if (t == AV_NOPTS_VALUE)
-      t = last_pts_ != kNoPts ? last_pts_ + frame_step_
-                              : (work.start_pts != kNoPts ? work.start_pts : 0);
+    // The first frame of a segment is that of its first packet (pre-roll, when there is some).
+    if (t == AV_NOPTS_VALUE) {
+      const int64_t first = !work.packets.empty() && work.packets.front().pts != kNoPts
+                                ? work.packets.front().pts
+                                : work.start_pts;
+      t = last_pts_ != kNoPts ? last_pts_ + frame_step_ : (first != kNoPts ? first : 0);
+    }
     last_pts_ = t;
     const bool kept = (work.start_pts == kNoPts || t >= work.start_pts) && t < work.end_pts;
     if (kept) emit(*frame_, t, work, fn);

@@ -105,9 +105,12 @@ TransportChoice SegmentSource::choose(const std::string& wanted, int ranks) {
                             ? static_cast<int64_t>(key_at.back() - key_at.front()) /
                                   static_cast<int64_t>(key_at.size() - 1)
                             : static_cast<int64_t>(limit);
-    const int64_t per_segment = std::max<int64_t>(segment_frames_, gop);
+    // Cuts fall between keyframes up to 2 segment lengths after one (SegmentPlanner): GOPs up
+    // to that long give segments of the length asked for, longer ones 3 per GOP.
     const int64_t total = info.expected_frames();
-    segments = total > 0 ? std::max<int64_t>(1, total / per_segment) : 2 * ranks;
+    const int64_t in_gops = gop <= 2 * segment_frames_ ? total / std::max(1, segment_frames_)
+                                                       : 3 * (total / std::max<int64_t>(1, gop));
+    segments = total > 0 ? std::max<int64_t>(1, in_gops) : 2 * ranks;
     how = " (keyframes every " + std::to_string(gop) + " frames)";
   }
   if (segments < 2 * ranks && wanted != "packets")

@@ -6,7 +6,8 @@
 // - at a keyframe, the next segment starts there;
 // - between keyframes, when the segment's last keyframe is at most 2 x `target_frames` packets
 //   back, the next segment is given the packets from that keyframe on as pre-roll (decoded,
-//   then dropped by pts). So segments come out the length asked for and the ranks' shares of a
+//   then dropped by pts; the keyframe's leading pictures left out). Only a keyframe that
+//   displays after every picture before it starts pre-roll. So segments come out the length asked for and the ranks' shares of a
 //   job even out, for GOPs up to twice the segment length. The pre-roll costs decoding alone,
 //   the cheapest stage (about a tenth of a 1080p identity transcode, far less beside a real
 //   model); longer GOPs wait for the next keyframe.
@@ -34,7 +35,8 @@ constexpr int kSegmentPlannerRule = 2;
 class SegmentPlanner {
  public:
   // `frame_step`: the input's frame duration in its time base (0: unknown), to count the frames
-  // a cut would keep before their packets arrive. `expected_frames`: the input's frame count as
+  // a cut would keep before their packets arrive (B-pictures, up to the longest run of them
+  // seen so far). `expected_frames`: the input's frame count as
   // its container gives it (0: unknown); the frames left are then shared evenly among the
   // segments still to cut, so all come out near the same length.
   explicit SegmentPlanner(int64_t target_frames, int64_t frame_step = 0,
@@ -68,7 +70,12 @@ class SegmentPlanner {
   std::set<int64_t> current_pts_;
   int64_t current_repeats_ = 0;
   bool keyframe_seen_ = false;
-  int64_t gop_start_ = -1;     // index in current_.packets of its last keyframe, -1: none yet
+  // index in current_.packets of its last keyframe that displays after every picture before
+  // it (a start for pre-roll), -1: none yet
+  int64_t gop_start_ = -1;
+  int64_t stream_max_pts_ = kNoPts;
+  int64_t run_ = 0;          // packets since stream_max_pts_ rose (B-pictures)
+  int64_t longest_run_ = 0;  // the longest such run so far
   std::optional<SegmentWork> closing_;  // cut, collecting its post-roll
   bool closing_shared_ = false;         // cut between keyframes: post-roll is current_'s pre-roll
 };
