@@ -1,11 +1,18 @@
 // The job across MPI ranks (mpirun --oversubscribe): every frame exactly once and in order,
 // timestamps and audio kept, the same output whatever the rank count, failures end the job.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <iostream>
 
 #include <catch2/catch.hpp>
 
 #include "support.h"
+#include "vidscore/cluster/mpi_env.h"
 
 using namespace vidscore::test;
 
@@ -144,6 +151,43 @@ TEST_CASE("Open MPI's cm layer is left out unless the job or the site picks a pm
     REQUIRE(files.exit_code == 0);
     CHECK_THAT(files.output, Catch::Contains("component cm"));
   }
+}
+
+TEST_CASE("the connection to the PMIx server sends without delay", "[unit][mpi]") {
+  // A server on loopback and a client connected to it, as PMIx's client is to mpirun's server.
+  int server = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(server >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  REQUIRE(listen(server, 1) == 0);
+  socklen_t len = sizeof(addr);
+  REQUIRE(getsockname(server, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const int port = ntohs(addr.sin_port);
+  int client = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  int accepted = accept(server, nullptr, nullptr);
+  REQUIRE(accepted >= 0);
+  auto nodelay = [](int fd) {
+    int v = 0;
+    socklen_t l = sizeof(v);
+    REQUIRE(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &l) == 0);
+    return v != 0;
+  };
+  REQUIRE_FALSE(nodelay(client));
+  const std::string other = "1234.0;tcp4://127.0.0.1:" + std::to_string(port == 65535 ? 1 : port + 1);
+  CHECK(vidscore::pmix_connection_without_delay(other.c_str()) == 0);
+  CHECK(vidscore::pmix_connection_without_delay("1234.0;usock:/tmp/x") == 0);
+  CHECK(vidscore::pmix_connection_without_delay(nullptr) == 0);
+  CHECK_FALSE(nodelay(client));
+  const std::string uri = "1234.0;tcp4://127.0.0.1:" + std::to_string(port);
+  CHECK(vidscore::pmix_connection_without_delay(uri.c_str()) == 1);  // the client side only
+  CHECK(nodelay(client));
+  CHECK_FALSE(nodelay(accepted));
+  close(accepted);
+  close(client);
+  close(server);
 }
 
 TEST_CASE("frames come back in order from 3 ranks", "[mpi]") {

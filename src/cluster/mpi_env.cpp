@@ -1,6 +1,11 @@
 #include "vidscore/cluster/mpi_env.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <link.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -129,6 +134,64 @@ void leave_out_open_mpi_cm() {
 
 }  // namespace
 
+int pmix_connection_without_delay(const char* uri) {
+  // "<namespace>.<rank>;tcp4://127.0.0.1:41937" or ";tcp6://[::1]:41937"
+  if (!uri) return 0;
+  const std::string text = uri;
+  const bool v6 = text.find("tcp6://") != std::string::npos;
+  const size_t at = text.find(v6 ? "tcp6://" : "tcp4://");
+  const size_t colon = text.rfind(':');
+  if (at == std::string::npos || colon == std::string::npos || colon <= at + 7) return 0;
+  std::string host = text.substr(at + 7, colon - at - 7);
+  if (v6 && host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  char* end = nullptr;
+  const long port = std::strtol(text.c_str() + colon + 1, &end, 10);
+  if (port <= 0 || port > 65535) return 0;
+  in_addr a4{};
+  in6_addr a6{};
+  if (inet_pton(v6 ? AF_INET6 : AF_INET, host.c_str(), v6 ? static_cast<void*>(&a6)
+                                                           : static_cast<void*>(&a4)) != 1)
+    return 0;
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return 0;
+  int changed = 0;
+  while (dirent* e = readdir(dir)) {
+    char* last = nullptr;
+    const long fd = std::strtol(e->d_name, &last, 10);
+    if (last == e->d_name || *last != '\0' || fd == dirfd(dir)) continue;
+    int type = 0;
+    socklen_t len = sizeof(type);
+    if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+        type != SOCK_STREAM)
+      continue;
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof(peer);
+    if (getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0)
+      continue;
+    bool match = false;
+    if (!v6 && peer.ss_family == AF_INET) {
+      const auto* p = reinterpret_cast<const sockaddr_in*>(&peer);
+      match = p->sin_addr.s_addr == a4.s_addr && ntohs(p->sin_port) == port;
+    } else if (v6 && peer.ss_family == AF_INET6) {
+      const auto* p = reinterpret_cast<const sockaddr_in6*>(&peer);
+      match = std::memcmp(&p->sin6_addr, &a6, sizeof(a6)) == 0 && ntohs(p->sin6_port) == port;
+    }
+    int one = 1;
+    if (match && setsockopt(static_cast<int>(fd), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
+      ++changed;
+  }
+  closedir(dir);
+  return changed;
+}
+
+const char* pmix_server_uri() {
+  for (const char* name : {"PMIX_SERVER_URI41", "PMIX_SERVER_URI4", "PMIX_SERVER_URI3",
+                           "PMIX_SERVER_URI21", "PMIX_SERVER_URI2"})
+    if (const char* v = std::getenv(name); v && *v) return v;
+  return nullptr;
+}
+
 MpiEnv::MpiEnv(int* argc, char*** argv) {
   int initialized = 0;
   MPI_Initialized(&initialized);
@@ -146,6 +209,7 @@ MpiEnv::MpiEnv(int* argc, char*** argv) {
     if (provided < MPI_THREAD_FUNNELED)
       throw RuntimeError("MPI provides thread level " + std::to_string(provided) +
                          ", vidscore needs MPI_THREAD_FUNNELED");
+    pmix_connection_without_delay(pmix_server_uri());
   }
   // Errors come back as codes (MPI_CHECK), not as MPI's default abort.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
