@@ -176,7 +176,8 @@ TEST_CASE("the connection to the PMIx server sends without delay", "[unit][mpi]"
     return v != 0;
   };
   REQUIRE_FALSE(nodelay(client));
-  const std::string other = "1234.0;tcp4://127.0.0.1:" + std::to_string(port == 65535 ? 1 : port + 1);
+  const std::string other =
+      "1234.0;tcp4://127.0.0.1:" + std::to_string(port == 65535 ? 1 : port + 1);
   CHECK(vidscore::pmix_connection_without_delay(other.c_str()) == 0);
   CHECK(vidscore::pmix_connection_without_delay("1234.0;usock:/tmp/x") == 0);
   CHECK(vidscore::pmix_connection_without_delay(nullptr) == 0);

@@ -78,9 +78,10 @@ std::optional<SegmentWork> SegmentPlanner::add(PacketData packet) {
     // last pts and this one (B-pictures, after this one in decode order). The next boundary
     // is likely as far on again: cut here unless that one comes nearer the target.
     int64_t hidden = 0;
-    if (step_ > 0 && current_max_pts_ != kNoPts)
-      hidden = std::min(longest_run_, std::max<int64_t>(
-                                          0, (packet.pts - current_max_pts_ + step_ / 2) / step_ - 1));
+    if (step_ > 0 && current_max_pts_ != kNoPts) {
+      const int64_t gap = (packet.pts - current_max_pts_ + step_ / 2) / step_;
+      hidden = std::min(longest_run_, std::max<int64_t>(0, gap - 1));
+    }
     kept = current_own_ + hidden;
     boundary = 2 * kept + hidden + 1 >= 2 * current_target_;
   }

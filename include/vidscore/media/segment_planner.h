@@ -7,10 +7,10 @@
 // - between keyframes, when the segment's last keyframe is at most 2 x `target_frames` packets
 //   back, the next segment is given the packets from that keyframe on as pre-roll (decoded,
 //   then dropped by pts; the keyframe's leading pictures left out). Only a keyframe that
-//   displays after every picture before it starts pre-roll. So segments come out the length asked for and the ranks' shares of a
-//   job even out, for GOPs up to twice the segment length. The pre-roll costs decoding alone,
-//   the cheapest stage (about a tenth of a 1080p identity transcode, far less beside a real
-//   model); longer GOPs wait for the next keyframe.
+//   displays after every picture before it starts pre-roll. So segments come out the length
+//   asked for and the ranks' shares of a job even out, for GOPs up to twice the segment length.
+//   The pre-roll costs decoding alone, the cheapest stage (about a tenth of a 1080p identity
+//   transcode, far less beside a real model); longer GOPs wait for the next keyframe.
 // Pictures after the cut (decode order) that display before it (B-pictures, leading pictures of
 // an open GOP) are given to the segment being closed as post-roll, with the picture they
 // reference; that segment keeps only frames with pts < the cut's, the next keeps pts >= it, so
