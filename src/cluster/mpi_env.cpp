@@ -132,6 +132,14 @@ void leave_out_open_mpi_cm() {
   setenv("OMPI_MCA_pml", (pml.empty() ? std::string("^cm") : pml + ",cm").c_str(), 0);
 }
 
+// The PMIx server's address from the launcher's environment, or null.
+const char* pmix_server_uri() {
+  for (const char* name : {"PMIX_SERVER_URI41", "PMIX_SERVER_URI4", "PMIX_SERVER_URI3",
+                           "PMIX_SERVER_URI21", "PMIX_SERVER_URI2"})
+    if (const char* v = std::getenv(name); v && *v) return v;
+  return nullptr;
+}
+
 }  // namespace
 
 int pmix_connection_without_delay(const char* uri) {
@@ -145,8 +153,7 @@ int pmix_connection_without_delay(const char* uri) {
   std::string host = text.substr(at + 7, colon - at - 7);
   if (v6 && host.size() >= 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
-  char* end = nullptr;
-  const long port = std::strtol(text.c_str() + colon + 1, &end, 10);
+  const long port = std::strtol(text.c_str() + colon + 1, nullptr, 10);
   if (port <= 0 || port > 65535) return 0;
   in_addr a4{};
   in6_addr a6{};
@@ -183,13 +190,6 @@ int pmix_connection_without_delay(const char* uri) {
   }
   closedir(dir);
   return changed;
-}
-
-const char* pmix_server_uri() {
-  for (const char* name : {"PMIX_SERVER_URI41", "PMIX_SERVER_URI4", "PMIX_SERVER_URI3",
-                           "PMIX_SERVER_URI21", "PMIX_SERVER_URI2"})
-    if (const char* v = std::getenv(name); v && *v) return v;
-  return nullptr;
 }
 
 MpiEnv::MpiEnv(int* argc, char*** argv) {

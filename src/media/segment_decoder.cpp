@@ -57,9 +57,7 @@ void from_raw_frame(const RawFrame& r, AVFrame* f) {
 
 SegmentDecoder::SegmentDecoder(const VideoInfo& video, const AVCodecParameters* par)
     : video_(video), packet_(make_packet()), frame_(make_frame()), last_size_(video.size) {
-  if (video.frame_rate.num > 0)
-    frame_step_ =
-        std::max<int64_t>(1, av_rescale_q(1, av_inv_q(video.frame_rate), video.time_base));
+  if (video.frame_step() > 0) frame_step_ = video.frame_step();
   if (!par) return;
   const AVCodec* codec = avcodec_find_decoder(par->codec_id);
   if (!codec)

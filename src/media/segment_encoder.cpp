@@ -150,9 +150,7 @@ EncoderParams SegmentEncoder::params() const {
   if (!p.par) throw std::bad_alloc();
   av_check(avcodec_parameters_copy(p.par.get(), par_.get()), "output video stream");
   p.time_base = video_.time_base;
-  if (video_.frame_rate.num > 0)
-    p.frame_duration =
-        std::max<int64_t>(1, av_rescale_q(1, av_inv_q(video_.frame_rate), video_.time_base));
+  if (video_.frame_step() > 0) p.frame_duration = video_.frame_step();
   p.reorder_delay = reorder_delay_;
   return p;
 }

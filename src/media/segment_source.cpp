@@ -30,19 +30,13 @@ SegmentSource::SegmentSource(const std::string& path, const std::string& wanted,
       planner_(1) {
   segment_frames_ = balanced_length(length_at(av_q2d(info().frame_rate)), shorten, ranks,
                                     info().expected_frames());
-  planner_ = SegmentPlanner(segment_frames_, frame_step(), info().expected_frames());
+  planner_ = SegmentPlanner(segment_frames_, info().frame_step(), info().expected_frames());
   choice_ = choose(wanted, ranks);
   if (choice_.transport == Transport::kFrames && !lookahead_.empty()) {
     // The look-ahead read packets the decoder never saw: start again from the top.
     lookahead_.clear();
     reader_ = std::make_unique<VideoReader>(path);
   }
-}
-
-int64_t SegmentSource::frame_step() const {
-  const VideoInfo& v = info();
-  if (v.frame_rate.num <= 0 || v.frame_rate.den <= 0 || v.time_base.num <= 0) return 0;
-  return av_rescale_q(1, av_inv_q(v.frame_rate), v.time_base);
 }
 
 const AVCodecParameters* SegmentSource::codec_parameters() const {
@@ -92,7 +86,7 @@ TransportChoice SegmentSource::choose(const std::string& wanted, int ranks) {
   int64_t segments = 0;
   std::string how;
   if (eof) {
-    SegmentPlanner trial(segment_frames_, frame_step(), info.expected_frames());
+    SegmentPlanner trial(segment_frames_, info.frame_step(), info.expected_frames());
     for (const PacketData& p : lookahead_) {
       PacketData meta;
       meta.pts = p.pts;

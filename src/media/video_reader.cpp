@@ -34,6 +34,11 @@ int64_t VideoInfo::expected_frames() const {
   return 0;
 }
 
+int64_t VideoInfo::frame_step() const {
+  if (frame_rate.num <= 0) return 0;
+  return std::max<int64_t>(1, av_rescale_q(1, av_inv_q(frame_rate), time_base));
+}
+
 VideoReader::VideoReader(const std::string& path)
     : packet_(make_packet()), frame_(make_frame()), to_rgb_(FrameSize{}) {
   info_.path = path;
@@ -115,10 +120,7 @@ VideoReader::VideoReader(const std::string& path)
   to_rgb_ = ToRgbConverter(info_.size);
 }
 
-int64_t VideoReader::frame_step() const {
-  if (info_.frame_rate.num <= 0) return 1;
-  return std::max<int64_t>(1, av_rescale_q(1, av_inv_q(info_.frame_rate), info_.time_base));
-}
+int64_t VideoReader::frame_step() const { return std::max<int64_t>(1, info_.frame_step()); }
 
 bool VideoReader::receive(int64_t* pts) {
   av_frame_unref(frame_.get());

@@ -17,15 +17,13 @@ namespace vidscore {
 #define MPI_CHECK(call) ::vidscore::mpi_check((call), #call, __FILE__, __LINE__)
 void mpi_check(int rc, const char* call, const char* file, int line);
 
-// PMIx's client (Open MPI 4, PMIx 3-4) talks to its server (mpirun's, or srun's slurmstepd) over
-// TCP without TCP_NODELAY. MPI_Finalize's fence writes two small messages; Nagle's algorithm holds
-// the second until the server's delayed ACK, 40 ms on Linux: MPI_Finalize took 45 ms per rank,
-// 3 ms with TCP_NODELAY (a 10-line MPI program under mpirun). Sets TCP_NODELAY on this process's
-// stream sockets connected to the server at `uri` (PMIX_SERVER_URI*: "ns.rank;tcp4://IP:PORT");
-// returns how many. MpiEnv calls it after MPI_Init.
+// PMIx's client (Open MPI 4, PMIx 3-4) talks to its server (mpirun's; srun's slurmstepd names
+// its own in the same variables) over TCP without TCP_NODELAY. MPI_Finalize's fence writes two
+// small messages; Nagle's algorithm holds the second until the server's delayed ACK, 40 ms on
+// Linux: MPI_Finalize took 45 ms per rank, 3 ms with TCP_NODELAY (a 10-line MPI program under
+// mpirun). Sets TCP_NODELAY on this process's stream sockets connected to the server at `uri`
+// (PMIX_SERVER_URI*: "ns.rank;tcp4://IP:PORT"); returns how many. MpiEnv calls it after MPI_Init.
 int pmix_connection_without_delay(const char* uri);
-// The PMIx server's address from the launcher's environment, or null.
-const char* pmix_server_uri();
 
 class MpiEnv {
  public:

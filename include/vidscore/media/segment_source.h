@@ -53,7 +53,6 @@ class SegmentSource {
 
  private:
   TransportChoice choose(const std::string& wanted, int ranks);
-  int64_t frame_step() const;  // one frame in the input's time base, 0 when unknown
 
   std::string path_;
   int segment_frames_;

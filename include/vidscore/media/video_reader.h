@@ -43,6 +43,8 @@ struct VideoInfo {
 
   // Best estimate of the number of frames, for progress: 0 when unknown.
   int64_t expected_frames() const;
+  // One frame at the average rate, in time_base units (at least 1); 0 when the rate is unknown.
+  int64_t frame_step() const;
 };
 
 class VideoReader {
@@ -76,7 +78,7 @@ class VideoReader {
  private:
   bool receive(int64_t* pts);
   void end_of_input();
-  int64_t frame_step() const;  // one frame at the average rate, in the video time base
+  int64_t frame_step() const;  // info_.frame_step(), or 1 when the rate is unknown
 
   VideoInfo info_;
   InputFormatPtr fmt_;
