@@ -1,5 +1,6 @@
 // Media module: RGB <-> YUV conversion (swscale, and the float path), the reader's colour handling and metadata.
 #include <algorithm>
+#include <map>
 #include <set>
 #include <cmath>
 #include <random>
@@ -12,6 +13,7 @@
 
 #include "support.h"
 #include "vidscore/media/converter.h"
+#include "vidscore/media/segment_decoder.h"
 #include "vidscore/media/segment_encoder.h"
 #include "vidscore/media/segment_planner.h"
 #include "vidscore/media/video_muxer.h"
@@ -508,6 +510,56 @@ int plane_diff(const AVFrame& a, const AVFrame& b, int plane, int w, int h) {
 }
 
 }  // namespace
+
+TEST_CASE("segment decoder: pre- and post-roll pictures nobody refers to are not decoded",
+          "[unit][media][segments]") {
+  test::TempDir dir;
+  const std::string clip = dir.path("pyramid.mp4");
+  test::ffmpeg("-f lavfi -i testsrc2=size=320x240:rate=25 -frames:v 48 -c:v libx264 -bf 3 "
+         "-x264-params b-pyramid=normal -g 24 -keyint_min 24 -sc_threshold 0 -pix_fmt yuv420p " +
+         test::quote(clip));
+  VideoReader reader(clip);
+  SegmentWork all;
+  for (PacketData p; reader.read_packet(p);) all.packets.push_back(p);
+  REQUIRE(all.packets.size() == 48);
+  std::vector<int64_t> display;
+  for (const auto& p : all.packets) display.push_back(p.pts);
+  std::sort(display.begin(), display.end());
+
+  // Every frame, decoded from the whole stream: the reference.
+  std::map<int64_t, std::vector<uint8_t>> reference;
+  SegmentDecoder whole(reader.info(), reader.codec_parameters());
+  whole.decode(all, [&](const AVFrame& f, int64_t pts) {
+    reference[pts] = to_raw_frame(f, pts).data;
+  });
+  REQUIRE(reference.size() == 48);
+  CHECK(whole.dropped_frames() == 0);
+
+  // Frames 10 .. 29 in display order, given every packet: 28 pictures lie outside.
+  SegmentWork part = all;
+  part.start_pts = display[10];
+  part.end_pts = display[30];
+  SegmentDecoder decoder(reader.info(), reader.codec_parameters());
+  std::vector<int64_t> kept;
+  decoder.decode(part, [&](const AVFrame& f, int64_t pts) {
+    kept.push_back(pts);
+    INFO("pts " << pts);
+    CHECK(to_raw_frame(f, pts).data == reference[pts]);
+  });
+  CHECK(kept == std::vector<int64_t>(display.begin() + 10, display.begin() + 30));
+  // The B-pictures outside (x264 marks most of them unreferenced) were skipped, the I- and
+  // P-pictures and referenced B-pictures decoded and dropped.
+  CHECK(decoder.dropped_frames() > 0);
+  CHECK(decoder.dropped_frames() < 28 - 8);
+
+  // Without a pts on every packet nothing is skipped: frame times are counted then.
+  SegmentWork counted = part;
+  counted.packets.back().pts = kNoPts;
+  SegmentDecoder counting(reader.info(), reader.codec_parameters());
+  int64_t frames = 0;
+  counting.decode(counted, [&](const AVFrame&, int64_t) { ++frames; });
+  CHECK(counting.dropped_frames() + frames == 48);
+}
 
 TEST_CASE("float path: YUV -> float RGB agrees with swscale's conversion", "[unit][media]") {
   for (AVPixelFormat fmt : {AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV422P, AV_PIX_FMT_YUV444P}) {

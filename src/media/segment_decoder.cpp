@@ -129,7 +129,10 @@ void SegmentDecoder::receive_all(const SegmentWork& work, const FrameFn& fn) {
     }
     last_pts_ = t;
     const bool kept = (work.start_pts == kNoPts || t >= work.start_pts) && t < work.end_pts;
-    if (kept) emit(*frame_, t, work, fn);
+    if (kept)
+      emit(*frame_, t, work, fn);
+    else
+      ++dropped_frames_;
     av_frame_unref(frame_.get());
   }
 }
@@ -145,7 +148,17 @@ void SegmentDecoder::decode(const SegmentWork& work, const FrameFn& fn) {
     return;
   }
   VIDSCORE_ASSERT(dec_);
+  // Pictures outside the segment's range are decoded only when others refer to them, and only
+  // where every packet has a pts: without one, a frame's time is counted from the frame before,
+  // which a skipped picture would leave out.
+  const bool skip_unkept =
+      work.start_pts != kNoPts &&
+      std::all_of(work.packets.begin(), work.packets.end(),
+                  [](const PacketData& p) { return p.pts != kNoPts; });
   for (const PacketData& p : work.packets) {
+    if (skip_unkept)
+      dec_->skip_frame = p.pts < work.start_pts || p.pts >= work.end_pts ? AVDISCARD_NONREF
+                                                                        : AVDISCARD_DEFAULT;
     av_check(av_new_packet(packet_.get(), static_cast<int>(p.data.size())), "video packet");
     std::memcpy(packet_->data, p.data.data(), p.data.size());
     packet_->pts = p.pts;
@@ -168,6 +181,7 @@ void SegmentDecoder::decode(const SegmentWork& work, const FrameFn& fn) {
     av_packet_unref(packet_.get());
     receive_all(work, fn);
   }
+  dec_->skip_frame = AVDISCARD_DEFAULT;
   // End of the segment: drain, then make the decoder ready for the next one.
   av_check(avcodec_send_packet(dec_.get(), nullptr), video_.path + ": flushing the decoder");
   receive_all(work, fn);

@@ -1,7 +1,9 @@
 // Turns a segment's payload back into decoded frames on the rank that runs the model.
 // Packets transport: one decoder per rank, given the input's codec parameters once and reused
 // across segments (flushed with a NULL packet at the end of each); it keeps only the frames whose
-// pts fall in the segment's range, so pre- and post-roll frames (open GOPs) are dropped.
+// pts fall in the segment's range, so pre- and post-roll frames (open GOPs) are dropped. A
+// pre- or post-roll packet that no other picture refers to is not decoded at all (the decoder's
+// skip_frame, AVDISCARD_NONREF: B-pictures outside the range cost nothing).
 // Frames transport: the frames rank 0 decoded, rebuilt from their packed planes.
 // Not thread-safe.
 #pragma once
@@ -31,6 +33,8 @@ class SegmentDecoder {
   // Totals since construction.
   int64_t invalid_packets() const { return invalid_packets_; }
   int64_t repeated_pts() const { return repeated_pts_; }
+  // Pictures decoded only to be dropped (pre- and post-roll that other pictures refer to).
+  int64_t dropped_frames() const { return dropped_frames_; }
   // Found while decoding (size changes); taken by the caller.
   std::vector<std::string> take_notes();
 
@@ -47,6 +51,7 @@ class SegmentDecoder {
   int64_t last_kept_ = kNoPts;
   int64_t invalid_packets_ = 0;
   int64_t repeated_pts_ = 0;
+  int64_t dropped_frames_ = 0;
   FrameSize last_size_;
   std::vector<std::string> notes_;
 };
