@@ -148,16 +148,16 @@ ffmpeg -nostdin -v error -y -i "$shared/media/friday.mp4" -map 0:v:0 -map '0:a?'
   -c:v libx264 -crf 16 -c:a copy "$clip"
 frames=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$clip")
 cmd_a=(mpirun -np 1 --bind-to none "$bin" --model "$style_model" --input "$clip"
-  --output "$work/candy.mp4" --batch-size 4 --threads "$cores" --device cpu --progress off)
+  --output "$work/candy.mp4" --threads "$cores" --device cpu --progress off)
 cmd_b=("$build/vidscore-bench-model" --model "$style_model" --input "$clip" --frames "$frames"
-  --batch-size 4 --threads "$cores" --device cpu)
+  --threads "$cores" --device cpu)
 alternate style_vidscore style_model_only
 model_fps=$(sed -n 's/.*, \([0-9.]*\) fps$/\1/p' "$work/style_model_only.log")
 style_s=$A_MED
 style_fps=$(calc "$frames / $A_MED")
 ratio4=$(calc "$style_fps / $model_fps")
-row "style_candy 320x240, vidscore 1 process x $cores threads" "$style_fps" "$style_s" "whole command, start-up included"
-row "style_candy 320x240, model only" "$model_fps" "" "frames in memory, no video I/O"
+row "style_candy 320x240, vidscore 1 process x $cores threads" "$style_fps" "$style_s" "whole command, start-up included; batch 1 (the CPU default)"
+row "style_candy 320x240, model only" "$model_fps" "" "frames in memory, no video I/O; batch 1"
 peer_total=$(bash "$shared/bench/peer_azure_pipeline.sh" "$style_model" "$clip" "$work/peer.mp4" 2 1 2>&1 |
   sed -n 's/.*total \([0-9.]*\) s.*/\1/p')
 ratio_peer=$(calc "$peer_total / $style_s")

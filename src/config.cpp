@@ -140,7 +140,7 @@ Config config_from_json(const json& j, const std::string& origin, const std::str
     c.model_path = resolve(c.model_path, base_dir);
     r.str("device", c.device, {"auto", "cpu", "cuda"});
     r.str("precision", c.precision, {"fp32", "fp16"});
-    r.integer("batch_size", c.batch_size, 1, 1024);
+    r.integer("batch_size", c.batch_size, 0, 1024);
     r.integer("threads", c.threads, 0, 1024);
     r.integer("streams", c.streams, 0, 64);
     if (const json* in = r.object("input")) {

@@ -27,7 +27,7 @@ TEST_CASE("config defaults and values", "[unit][config]") {
     Config c = config_from_json(json::object(), "c.json", "");
     CHECK(c.task == "style");
     CHECK(c.device == "auto");
-    CHECK(c.batch_size == 4);
+    CHECK(c.batch_size == 0);  // auto
     CHECK(c.crf == 18);
     CHECK(c.preset == "medium");
     CHECK(c.transport == "auto");
@@ -77,8 +77,8 @@ TEST_CASE("config defaults and values", "[unit][config]") {
 TEST_CASE("config errors name the JSON path", "[unit][config]") {
   CHECK(error_of(json::parse(R"({"model": {"batch_size": "four"}})")) ==
         "config c.json: /model/batch_size: expected an integer, got a string");
-  CHECK(error_of(json::parse(R"({"model": {"batch_size": 0}})")) ==
-        "config c.json: /model/batch_size: 0 is out of range [1, 1024]");
+  CHECK(error_of(json::parse(R"({"model": {"batch_size": -1}})")) ==
+        "config c.json: /model/batch_size: -1 is out of range [0, 1024]");
   CHECK(error_of(json::parse(R"({"model": {"bach_size": 2}})")) ==
         "config c.json: /model/bach_size: unknown key (known here: path, device, precision, "
         "batch_size, threads, streams, input)");
@@ -132,7 +132,8 @@ TEST_CASE("command line", "[unit][cli]") {
   SECTION("--help shows the live defaults") {
     auto r = test::run_vidscore("--help");
     CHECK(r.exit_code == 0);
-    CHECK_THAT(r.output, Catch::Contains("--batch-size N") && Catch::Contains("[4]") &&
+    CHECK_THAT(r.output, Catch::Contains("--batch-size N") &&
+                             Catch::Contains("0 = auto: 1 on a CPU, 4 on a GPU      [0]") &&
                              Catch::Contains("[medium]"));
   }
   SECTION("--version") {

@@ -104,6 +104,16 @@ TEST_CASE("invert model on an odd-sized NTSC-rate clip", "[e2e]") {
     CHECK(psnr(expected, out_frames[i]) >= 35.0);
   }
   CHECK(files_with_prefix(dir.path(""), "out.mp4.partial").empty());
+  CHECK_THAT(r.output, Catch::Contains("cpu, batch 3)"));
+
+  // The default batch on a CPU is 1 frame per call; the frames come out the same.
+  std::string out1 = dir.path("out1.mp4");
+  auto r1 = run_vidscore("--model " + quote(model) + " --input " + quote(clip) + " --output " +
+                         quote(out1) + " --crf 4");
+  INFO(r1.output);
+  REQUIRE(r1.exit_code == 0);
+  CHECK_THAT(r1.output, Catch::Contains("cpu, batch 1)"));
+  CHECK(decode_rgb(out1, 161, 97) == out_frames);
 }
 
 TEST_CASE("containers, audio layouts and metadata", "[e2e]") {

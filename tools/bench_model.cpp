@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
       best = std::min(best, seconds_since(t0));
     }
     std::printf("model-only: %d frames %dx%d, batch %d, %s: %.3f s, %.2f fps\n", chunk.count(),
-                size.width, size.height, config.batch_size, task->device_name().c_str(), best,
+                size.width, size.height, task->batch_size(), task->device_name().c_str(), best,
                 chunk.count() / best);
     return 0;
   } catch (const UsageError& e) {

@@ -67,7 +67,8 @@ struct Config {
   std::string model_path;        // TorchScript file (torch.jit.script/trace output); required
   std::string device = "auto";   // "auto" (a GPU when there is one), "cpu", "cuda"
   std::string precision = "fp32";  // "fp32", or "fp16" (CUDA only)
-  int batch_size = 4;            // frames per forward call
+  int batch_size = 0;            // frames per forward call; 0: auto (1 on a CPU, 4 on a GPU,
+                                 // see make_task)
   int threads = 0;               // intra-op threads per rank; 0: cores of the node / ranks on it
   int streams = 0;               // batches run at once per rank, sharing its threads; 0: auto
                                  // (2 on a CPU with 2+ threads, but for the float path; else 1)

@@ -136,7 +136,7 @@ int run_image_job_rank0(const Config& config, const JobPaths& paths, const MpiEn
 
   std::string map;
   for (int r = 0; r < env.size(); ++r)
-    map += (r ? ", " : "") + std::to_string(r) + ": " + rank.places[r];
+    map += (r ? "; " : "") + std::to_string(r) + ": " + rank.places[r];
   std::fprintf(stderr, "vidscore: %zu images -> %s; %s %dx%d (%s); %d rank%s (%s)\n",
                files.size(), paths.output.c_str(), config.task.c_str(), config.image.width,
                config.image.height, config.image.resize.c_str(), env.size(),
@@ -157,7 +157,7 @@ int run_image_job_rank0(const Config& config, const JobPaths& paths, const MpiEn
   // Runs of images, read in order on the planner thread: segment_images each, or an eighth of a
   // small job so that a few ranks share it; whole batches, and the same runs on any number of
   // ranks (so the model sees the same batches: results do not depend on the rank count).
-  const size_t batch = static_cast<size_t>(std::max(1, config.batch_size));
+  const size_t batch = static_cast<size_t>(rank.task->batch_size());
   auto whole_batches = [&](size_t n) { return std::max<size_t>(1, (n + batch - 1) / batch) * batch; };
   const size_t run = std::min(whole_batches((files.size() + 7) / 8),
                               whole_batches(static_cast<size_t>(std::max(1, config.segment_images))));

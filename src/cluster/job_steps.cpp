@@ -71,8 +71,11 @@ int set_up_rank(const Config& config, int32_t first,
     load();
   }
   char where[128] = {0};
-  std::snprintf(where, sizeof(where), "%s %s", env.host().c_str(),
-                out.task ? out.task->device_name().c_str() : "-");
+  if (out.task)
+    std::snprintf(where, sizeof(where), "%s %s, batch %d", env.host().c_str(),
+                  out.task->device_name().c_str(), out.task->batch_size());
+  else
+    std::snprintf(where, sizeof(where), "%s -", env.host().c_str());
   std::vector<char> all(env.rank() == 0 ? env.size() * 128 : 0, 0);
   env.gather(where, sizeof(where), all.data());
   for (int r = 0; env.rank() == 0 && r < env.size(); ++r) out.places.emplace_back(&all[r * 128]);

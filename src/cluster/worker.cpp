@@ -62,7 +62,7 @@ SegmentWorker::SegmentWorker(const Config& config, const VideoInfo& video,
       // With model streams the conversion runs beside the model: one thread is enough, more
       // would only take cores from the streams.
       to_rgb_(task.input_frame_size(video.size), streams_count_ > 1 ? 1 : task.threads()),
-      batch_frames_(std::max(1, config.batch_size)),
+      batch_frames_(task.batch_size()),
       rank_(rank),
       overlap_flush_(task.threads() >= 3),
       delay_ms_per_frame_(test_hook_for("VIDSCORE_TEST_SLOW_RANK", rank)) {

@@ -288,7 +288,7 @@ void DetectTask::process(Chunk& chunk) {
   c10::InferenceMode guard;
   use_threads(threads_);
   auto t0 = Clock::now();
-  const int batch = config_.batch_size;
+  const int batch = batch_size();
   chunk.annotations.clear();
   for (int i = 0; i < chunk.count(); i += batch) {
     int n = std::min(batch, chunk.count() - i);

@@ -41,7 +41,7 @@ std::vector<std::string> ScoreTask::score(int count, const std::function<Picture
   use_threads(threads_);
   auto t0 = Clock::now();
   const size_t in_bytes = FrameSize{config_.image.width, config_.image.height}.rgb_bytes();
-  const int batch = std::max(1, config_.batch_size);
+  const int batch = batch_size();
   std::vector<std::string> out;
   std::vector<uint8_t> staged(static_cast<size_t>(batch) * in_bytes);  // per call: streams
   double preprocess_s = 0;

@@ -63,9 +63,9 @@ void StyleTask::run_batch(uint8_t* pixels, int frames, FrameSize size) {
 }
 
 torch::Tensor StyleTask::input_slot(int slot, FrameSize size) {
-  VIDSCORE_ASSERT(slot >= 0 && slot < std::max(1, config_.batch_size));
+  VIDSCORE_ASSERT(slot >= 0 && slot < batch_size());
   if (!loaded_.defined() || loaded_.size(2) != size.height || loaded_.size(3) != size.width)
-    loaded_ = torch::empty({std::max(1, config_.batch_size), 3, size.height, size.width},
+    loaded_ = torch::empty({batch_size(), 3, size.height, size.width},
                            torch::kFloat);
   return loaded_[slot];
 }
@@ -100,7 +100,7 @@ void StyleTask::process(Chunk& chunk) {
   c10::InferenceMode guard;
   use_threads(threads_);
   auto t0 = Clock::now();
-  const int batch = config_.batch_size;
+  const int batch = batch_size();
   for (int i = 0; i < chunk.count(); i += batch) {
     int n = std::min(batch, chunk.count() - i);
     run_batch(chunk.frame(i), n, chunk.size);

@@ -14,7 +14,7 @@ namespace vidscore {
 class ImageWorker {
  public:
   ImageWorker(const Config& config, Task& task, int rank)
-      : task_(task), image_(config.image), batch_(std::max(1, config.batch_size)), rank_(rank) {}
+      : task_(task), image_(config.image), batch_(task.batch_size()), rank_(rank) {}
   // Throws what the model throws (a model that does not fit the task fails the job).
   SegmentResult process(const SegmentWork& work);
 

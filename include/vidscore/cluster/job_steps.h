@@ -61,7 +61,7 @@ void broadcast_bytes(std::vector<uint8_t>& bytes, const MpiEnv& env);
 struct RankSetup {
   std::unique_ptr<Task> task;
   std::unique_ptr<RankWorker> worker;
-  std::vector<std::string> places;  // rank 0: per rank
+  std::vector<std::string> places;  // rank 0: per rank, "host device, batch N"
 };
 
 // `first`: the job's first input and its stream parameters: the model warms up at its frame

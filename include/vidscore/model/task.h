@@ -61,6 +61,9 @@ class Task {
   // process() applies it on whichever thread runs it (rank 0 runs the model off the main thread).
   void set_threads(int threads) { threads_ = threads; }
   int threads() const { return threads_; }
+  // Frames per forward call: model.batch_size, or its auto value on this rank's device.
+  int batch_size() const { return batch_size_; }
+  void set_batch_size(int frames) { batch_size_ = frames; }
 
  protected:
   void add_timings(double inference_s, int64_t frames, double preprocess_s = 0) {
@@ -70,6 +73,7 @@ class Task {
     timings_.frames += frames;
   }
   int threads_ = 1;
+  int batch_size_ = 1;  // set once by make_task, before the task runs
 
  private:
   mutable std::mutex timings_mu_;
