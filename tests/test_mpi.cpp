@@ -93,12 +93,15 @@ TEST_CASE("a plain process runs as one rank without MPI, a launched one with MPI
   // "An error occurred in MPI_Init_thread" remains.
   CHECK_THAT(launched.output, Catch::Contains("MPI_Init", Catch::CaseSensitive::No));
   CHECK_FALSE(file_exists(launched_out));
-  // VIDSCORE_MPI=1 asks for MPI without a launcher: the singleton's MPI_Init fails the same way.
+  // VIDSCORE_MPI=1 asks for MPI without a launcher: the singleton's MPI_Init fails the same way
+  // (and its daemon may lose the help text naming the pml the same way: "ORTE_ERROR_LOG: Data
+  // unpack would read past end of buffer in show_help.c", seen once under ctest -j2).
   auto forced = run(no_launcher + broken + "VIDSCORE_MPI=1 " + quote(VIDSCORE_BIN) + " " + args +
                     quote(dir.path("forced.mp4")));
   INFO(forced.output);
   CHECK(forced.exit_code != 0);
-  CHECK_THAT(forced.output, Catch::Contains("pml"));
+  CHECK_THAT(forced.output, Catch::Contains("MPI_Init", Catch::CaseSensitive::No));
+  CHECK_FALSE(file_exists(dir.path("forced.mp4")));
 }
 
 TEST_CASE("Open MPI's cm layer is left out unless the job or the site picks a pml or an MTL",
