@@ -255,3 +255,53 @@ TEST_CASE("the process declines transparent huge pages unless VIDSCORE_HUGE_PAGE
   CHECK_THAT(declined, Catch::Contains("THP_enabled:\t0"));
   CHECK_THAT(thp_line("VIDSCORE_HUGE_PAGES=1"), Catch::Contains("THP_enabled:\t1"));
 }
+
+TEST_CASE("NaN and infinity from the model: kept frames, written as 0 or clamped, one note",
+          "[e2e]") {
+  TempDir dir;
+  // Frames 5 and 12 are painted white; the model answers them with red NaN, green +infinity
+  // and blue -infinity, which the output shows as pure green; every other frame passes through.
+  std::string clip = dir.path("marked.mp4");
+  ffmpeg("-f lavfi -i testsrc2=size=96x64:rate=25 -frames:v 20 -vf \"drawbox=x=0:y=0:w=iw:h=ih:"
+         "color=white:t=fill:enable='eq(n,5)+eq(n,12)',format=rgb24\" -pix_fmt yuv444p "
+         "-c:v libx264 -crf 8 -g 10 " + quote(clip));
+  std::string model = dir.path("nan_on_white.ts.pt");
+  save_scripted("def forward(self, x):\n"
+                "    marked = x.mean(dim=[1, 2, 3], keepdim=True) > 240.0\n"
+                "    one = x[:, 0:1]\n"
+                "    bad = torch.cat([torch.full_like(one, float('nan')),\n"
+                "                     torch.full_like(one, float('inf')),\n"
+                "                     torch.full_like(one, float('-inf'))], 1)\n"
+                "    return torch.where(marked, bad, x)\n",
+                model);
+  for (int ranks : {1, 2}) {
+    INFO(ranks << " ranks");
+    std::string out = dir.path("out" + std::to_string(ranks) + ".mp4");
+    auto r = run_vidscore_mpi(ranks, "--model " + quote(model) + " --input " + quote(clip) +
+                                         " --output " + quote(out) +
+                                         " --crf 4 --segment-frames 10 --threads 1");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    // Once per rank that met them (segments 0 and 1 each hold one marked frame).
+    const std::string note = "the model gave NaN or infinite values for 1 of ";
+    size_t notes = 0;
+    for (size_t at = r.output.find(note); at != std::string::npos; at = r.output.find(note, at + 1))
+      ++notes;
+    CHECK(notes >= 1);
+    CHECK(notes <= static_cast<size_t>(ranks));
+    CHECK_THAT(r.output, Catch::Contains("NaN is written as 0, infinity as 0 or 255"));
+    auto in = decode_rgb(clip, 96, 64), got = decode_rgb(out, 96, 64);
+    REQUIRE(in.size() == 20);
+    REQUIRE(got.size() == 20);
+    for (size_t i = 0; i < got.size(); ++i) {
+      INFO("frame " << i);
+      if (i == 5 || i == 12) {
+        std::vector<uint8_t> green(got[i].size(), 0);
+        for (size_t k = 1; k < green.size(); k += 3) green[k] = 255;
+        CHECK(psnr(green, got[i]) >= 35.0);
+      } else {
+        CHECK(psnr(in[i], got[i]) >= 35.0);
+      }
+    }
+  }
+}

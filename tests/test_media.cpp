@@ -1,5 +1,6 @@
 // Media module: RGB <-> YUV conversion (swscale, and the float path), the reader's colour handling and metadata.
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 #include <cmath>
@@ -7,6 +8,7 @@
 #include <cstring>
 
 // torch first: its logging defines a CHECK macro that Catch's must replace.
+#include "vidscore/model/model.h"
 #include "vidscore/model/yuv_tensor.h"
 #undef CHECK
 #include <catch2/catch.hpp>
@@ -674,6 +676,55 @@ TEST_CASE("float path: out-of-range model output is clamped", "[unit][media]") {
   CHECK(back.min().item<float>() >= 0.f);
   CHECK(back.max().item<float>() <= 255.f);
   CHECK(back[0][0][1].item<float>() == 0.f);
+}
+
+TEST_CASE("NaN and infinity from a model: written as 0, or clamped, and counted",
+          "[unit][media]") {
+  FrameSize s{37, 3};  // a vector's width and a tail
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  // Red NaN, green +infinity, blue -infinity in row 1, columns 5-30: pure green (0, 255, 0).
+  // Rows 0 and 2 stay grey.
+  torch::Tensor rgb = torch::full({3, s.height, s.width}, 128.f);
+  rgb[0][1].slice(0, 5, 31).fill_(nan);
+  rgb[1][1].slice(0, 5, 31).fill_(inf);
+  rgb[2][1].slice(0, 5, 31).fill_(-inf);
+  const int64_t bad = 3 * 26;
+
+  SECTION("float path: RGB -> YUV") {
+    const ColorTags tags{AVCOL_SPC_BT709, AVCOL_RANGE_JPEG};
+    FramePtr yuv = blank_frame(AV_PIX_FMT_YUV444P, s);
+    YuvImage picture = yuv_image_for(*yuv, tags);
+    CHECK(rgb_tensor_to_yuv(rgb, picture) == bad);
+    // The same bytes as pure green where the damage was, grey elsewhere.
+    torch::Tensor expected = torch::full({3, s.height, s.width}, 128.f);
+    expected[0][1].slice(0, 5, 31).fill_(0.f);
+    expected[1][1].slice(0, 5, 31).fill_(255.f);
+    expected[2][1].slice(0, 5, 31).fill_(0.f);
+    FramePtr want = blank_frame(AV_PIX_FMT_YUV444P, s);
+    YuvImage wanted = yuv_image_for(*want, tags);
+    CHECK(rgb_tensor_to_yuv(expected, wanted) == 0);
+    for (int p = 0; p < 3; ++p)
+      for (int y = 0; y < s.height; ++y)
+        for (int x = 0; x < s.width; ++x) {
+          INFO("plane " << p << " row " << y << " column " << x);
+          REQUIRE(int(yuv->data[p][y * yuv->linesize[p] + x]) ==
+                  int(want->data[p][y * want->linesize[p] + x]));
+        }
+    CHECK(int(want->data[0][17 + want->linesize[0]]) != int(want->data[0][17]));  // green: not grey
+  }
+  SECTION("packed RGB24 (the GPU's path)") {
+    torch::Tensor batch = torch::stack({rgb, rgb});
+    std::vector<uint8_t> pixels(2 * s.rgb_bytes(), 7);
+    CHECK(tensor_to_frames(batch, pixels.data(), s) == 2 * bad);
+    for (int f = 0; f < 2; ++f) {
+      const uint8_t* p = pixels.data() + f * s.rgb_bytes() + 3 * (s.width + 17);
+      CHECK(int(p[0]) == 0);
+      CHECK(int(p[1]) == 255);
+      CHECK(int(p[2]) == 0);
+      CHECK(int(pixels[f * s.rgb_bytes() + 3 * (s.width + 4)]) == 128);
+    }
+  }
 }
 
 // The conversions' row loops are vectorised (and built for AVX2 as well): compare them, pixel by

@@ -181,6 +181,7 @@ FedSegment SegmentWorker::feed(const SegmentWork& work,
   out.rank = rank_;
   const int64_t invalid_before = decoder_.invalid_packets();
   const int64_t repeated_before = decoder_.repeated_pts();
+  const int64_t nonfinite_before = task_.timings().nonfinite_frames;
   if (encoder_) encoder_->begin();
   batch_.pts.clear();
   decoder_.decode(work, [&](const AVFrame& frame, int64_t pts) {
@@ -203,6 +204,20 @@ FedSegment SegmentWorker::feed(const SegmentWork& work,
   out.invalid_packets = decoder_.invalid_packets() - invalid_before;
   out.repeated_pts = decoder_.repeated_pts() - repeated_before;
   out.notes = decoder_.take_notes();
+  const int64_t nonfinite = task_.timings().nonfinite_frames - nonfinite_before;
+  if (nonfinite > 0 && !nonfinite_said_ && !out.frame_pts.empty()) {
+    // Named once per rank and input: a broken model would otherwise fill the log.
+    nonfinite_said_ = true;
+    char from[32];
+    std::snprintf(from, sizeof(from), "%.2f s",
+                  static_cast<double>(out.frame_pts.front()) * av_q2d(video_.time_base));
+    out.notes.push_back(video_.path + ": the model gave NaN or infinite values for " +
+                        std::to_string(nonfinite) + " of " + std::to_string(out.frames()) +
+                        " frames of the segment from " + from + " (rank " +
+                        std::to_string(rank_) +
+                        "'s first such segment; later ones are not named): NaN is written as 0, "
+                        "infinity as 0 or 255");
+  }
   // Decoding is what the segment took beyond conversion, the model and the encoder (with
   // streams: beyond waiting for them, the model ran beside).
   const double inference = streams_ ? stream_wait_s_ - wait_before

@@ -7,8 +7,12 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <vector>
 
 #include "vidscore/error.h"
+#include "vidscore/model/yuv_tensor.h"
 #include "vidscore/row_pool.h"
 
 namespace vidscore {
@@ -141,12 +145,14 @@ torch::Tensor frames_to_tensor(const uint8_t* pixels, int frames, FrameSize size
   return x;
 }
 
-void tensor_to_frames(const torch::Tensor& t, uint8_t* pixels, FrameSize size) {
+int64_t tensor_to_frames(const torch::Tensor& t, uint8_t* pixels, FrameSize size) {
   if (t.is_cuda()) {
-    torch::Tensor y = t.clamp(0, 255).round_().to(torch::kUInt8).permute({0, 2, 3, 1});
+    const int64_t nonfinite = torch::logical_not(torch::isfinite(t)).sum().item<int64_t>();
+    torch::Tensor y = nonfinite ? torch::nan_to_num(t, 0.0, 255.0, 0.0) : t;
+    y = y.clamp(0, 255).round_().to(torch::kUInt8).permute({0, 2, 3, 1});
     torch::from_blob(pixels, {t.size(0), size.height, size.width, 3}, torch::kUInt8)
         .copy_(y.contiguous().cpu());
-    return;
+    return nonfinite;
   }
   // One pass, reading the three planes and writing interleaved pixels: torch's clamp, round,
   // conversion and transposing copy are four passes over 4-byte floats at 1080p. Rows must be
@@ -156,15 +162,15 @@ void tensor_to_frames(const torch::Tensor& t, uint8_t* pixels, FrameSize size) {
   const float* base = y.data_ptr<float>();
   const int64_t sb = y.stride(0), sc = y.stride(1), sr = y.stride(2);
   const int64_t h = size.height, w = size.width;
+  std::atomic<int64_t> nonfinite{0};
   parallel_rows(y.size(0) * h, 16, torch::get_num_threads(), [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t b = row / h, r = row % h;
-      const float* red = base + b * sb + r * sr;
-      const float* green = red + sc;
-      const float* blue = green + sc;
-      uint8_t* out = pixels + (b * h + r) * w * 3;
-      // Clamped, then rounded half up: simple enough for the compiler to vectorise.
+    std::vector<float> finite;  // a row's three planes made finite, when they are not
+    // Clamped, then rounded half up: simple enough for the compiler to vectorise. Returns how
+    // many values were NaN or infinite (what it wrote for them is unspecified).
+    auto pack_row = [w](const float* red, const float* green, const float* blue, uint8_t* out) {
+      int bad = 0;
       for (int64_t x = 0; x < w; ++x) {
+        bad += !std::isfinite(red[x]) + !std::isfinite(green[x]) + !std::isfinite(blue[x]);
         const float rv = std::min(std::max(red[x], 0.f), 255.f) + 0.5f;
         const float gv = std::min(std::max(green[x], 0.f), 255.f) + 0.5f;
         const float bv = std::min(std::max(blue[x], 0.f), 255.f) + 0.5f;
@@ -172,8 +178,24 @@ void tensor_to_frames(const torch::Tensor& t, uint8_t* pixels, FrameSize size) {
         out[3 * x + 1] = static_cast<uint8_t>(static_cast<int>(gv));
         out[3 * x + 2] = static_cast<uint8_t>(static_cast<int>(bv));
       }
+      return bad;
+    };
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t b = row / h, r = row % h;
+      const float* red = base + b * sb + r * sr;
+      const float* green = red + sc;
+      const float* blue = green + sc;
+      uint8_t* out = pixels + (b * h + r) * w * 3;
+      if (pack_row(red, green, blue, out)) {
+        const int n = static_cast<int>(w);
+        finite.resize(3 * static_cast<size_t>(w));
+        nonfinite += copy_finite(red, finite.data(), n) + copy_finite(green, finite.data() + w, n) +
+                     copy_finite(blue, finite.data() + 2 * w, n);
+        pack_row(finite.data(), finite.data() + w, finite.data() + 2 * w, out);
+      }
     }
   });
+  return nonfinite.load();
 }
 
 torch::Tensor apply_input_transform(torch::Tensor x, const ModelInput& in) {

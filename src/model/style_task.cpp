@@ -59,7 +59,9 @@ torch::Tensor StyleTask::restyle(torch::Tensor x, FrameSize size) {
 
 void StyleTask::run_batch(uint8_t* pixels, int frames, FrameSize size) {
   torch::Tensor y = restyle(frames_to_tensor(pixels, frames, size, model_.device()), size);
-  tensor_to_frames(y, pixels, size);
+  if (tensor_to_frames(y, pixels, size) > 0)
+    add_nonfinite_frames(
+        torch::logical_not(torch::isfinite(y).flatten(1).all(1)).sum().item<int64_t>());
 }
 
 torch::Tensor StyleTask::input_slot(int slot, FrameSize size) {
@@ -93,7 +95,7 @@ void StyleTask::run_loaded(int frames) {
 void StyleTask::store_yuv(int slot, YuvImage& picture) {
   c10::InferenceMode guard;
   use_threads(threads_);
-  rgb_tensor_to_yuv(output_[slot], picture);
+  if (rgb_tensor_to_yuv(output_[slot], picture) > 0) add_nonfinite_frames(1);
 }
 
 void StyleTask::process(Chunk& chunk) {

@@ -1,12 +1,15 @@
 #include "vidscore/model/yuv_rows.h"
 
+#include <cstring>
+
 // The float path spends its time in these loops. On x86-64 each is built twice, for the baseline
 // (SSE2) and for AVX2, and the loader picks one for the CPU it runs on. This file is compiled
 // with -ffp-contract=off, so both give the same bits (no fused multiply-add), and with
 // -ffinite-math-only -fno-signed-zeros, so that the clamps to 0-255 become min/max instructions
 // (GCC otherwise compares, blends and spills registers: 15-25% slower). For finite values the
-// bytes are the same either way; a NaN from a model comes out as an unspecified byte (0 on
-// x86-64), never an error. No other code may share these flags: hence no torch here.
+// bytes are the same either way. NaN or infinity make the bytes unspecified: the luma loops
+// notice them (by their bits) and the caller converts such rows again from a finite copy. No other code
+// may share these flags: hence no torch here.
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define VIDSCORE_ROW_LOOP __attribute__((target_clones("avx2", "default")))
 #else
@@ -21,12 +24,25 @@ inline float clamp255(float v) {
   return v < 255.f ? v : 255.f;
 }
 
+// The bits of |v|: NaN and infinity are those from 0x7f800000 up. By the bits, as these flags
+// would fold a floating-point test away.
+inline uint32_t magnitude_bits(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  return bits & 0x7fffffffu;
+}
+
 template <bool kAdd>
-inline __attribute__((always_inline)) void luma_row_impl(
+inline __attribute__((always_inline)) int luma_row_impl(
     const float* __restrict red, const float* __restrict green, const float* __restrict blue,
     uint8_t* __restrict luma, float* __restrict r, float* __restrict g, float* __restrict b,
     int w, float yo, float wr, float wg, float wb) {
+  // NaN or infinity in any of the three makes their sum NaN or infinite (as does a sum beyond
+  // the float range, about 1e38, which the caller's finite copy then keeps as it is).
+  uint32_t worst = 0;
   for (int x = 0; x < w; ++x) {
+    const uint32_t m = magnitude_bits(red[x] + green[x] + blue[x]);
+    worst = worst > m ? worst : m;
     const float cr = clamp255(red[x]), cg = clamp255(green[x]), cb = clamp255(blue[x]);
     luma[x] = static_cast<uint8_t>(static_cast<int>(yo + wr * cr + wg * cg + wb * cb));
     if (kAdd) {
@@ -39,6 +55,7 @@ inline __attribute__((always_inline)) void luma_row_impl(
       b[x] = cb;
     }
   }
+  return worst >= 0x7f800000u;
 }
 
 template <int kSpan>
@@ -93,16 +110,16 @@ VIDSCORE_ROW_LOOP void rgb_row(const uint8_t* __restrict luma, const float* __re
   }
 }
 
-VIDSCORE_ROW_LOOP void luma_row_first(const float* red, const float* green, const float* blue,
-                                      uint8_t* luma, float* r, float* g, float* b, int w,
-                                      float yo, float wr, float wg, float wb) {
-  luma_row_impl<false>(red, green, blue, luma, r, g, b, w, yo, wr, wg, wb);
+VIDSCORE_ROW_LOOP int luma_row_first(const float* red, const float* green, const float* blue,
+                                     uint8_t* luma, float* r, float* g, float* b, int w,
+                                     float yo, float wr, float wg, float wb) {
+  return luma_row_impl<false>(red, green, blue, luma, r, g, b, w, yo, wr, wg, wb);
 }
 
-VIDSCORE_ROW_LOOP void luma_row_add(const float* red, const float* green, const float* blue,
-                                    uint8_t* luma, float* r, float* g, float* b, int w, float yo,
-                                    float wr, float wg, float wb) {
-  luma_row_impl<true>(red, green, blue, luma, r, g, b, w, yo, wr, wg, wb);
+VIDSCORE_ROW_LOOP int luma_row_add(const float* red, const float* green, const float* blue,
+                                   uint8_t* luma, float* r, float* g, float* b, int w, float yo,
+                                   float wr, float wg, float wb) {
+  return luma_row_impl<true>(red, green, blue, luma, r, g, b, w, yo, wr, wg, wb);
 }
 
 VIDSCORE_ROW_LOOP void chroma_row_1(const float* sr, const float* sg, const float* sb,

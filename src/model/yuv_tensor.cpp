@@ -1,6 +1,8 @@
 #include "vidscore/model/yuv_tensor.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <vector>
 
 #include "vidscore/error.h"
@@ -82,7 +84,17 @@ void yuv_to_rgb_tensor(const YuvImage& src, torch::Tensor out) {
   });
 }
 
-void rgb_tensor_to_yuv(const torch::Tensor& rgb_in, YuvImage& dst) {
+int copy_finite(const float* in, float* out, int n) {
+  int replaced = 0;
+  for (int x = 0; x < n; ++x) {
+    const bool finite = std::isfinite(in[x]);
+    replaced += !finite;
+    out[x] = finite ? in[x] : std::isnan(in[x]) ? 0.f : (in[x] > 0 ? 255.f : 0.f);
+  }
+  return replaced;
+}
+
+int64_t rgb_tensor_to_yuv(const torch::Tensor& rgb_in, YuvImage& dst) {
   torch::Tensor rgb = rgb_in.scalar_type() == torch::kFloat ? rgb_in : rgb_in.to(torch::kFloat);
   if (rgb.stride(2) != 1) rgb = rgb.contiguous();
   check_rgb_tensor(rgb, dst);
@@ -98,21 +110,40 @@ void rgb_tensor_to_yuv(const torch::Tensor& rgb_in, YuvImage& dst) {
   const int64_t plane = rgb.stride(0), row = rgb.stride(1);
 
   // Each task takes whole chroma rows, with the luma rows they cover.
-  parallel_rows(ch, 8, torch::get_num_threads(), [=, &dst](int64_t begin, int64_t end) {
+  std::atomic<int64_t> nonfinite{0};
+  parallel_rows(ch, 8, torch::get_num_threads(), [=, &dst, &nonfinite](int64_t begin, int64_t end) {
     // Clamped RGB summed over the luma rows a chroma row covers.
     std::vector<float> sr(w), sg(w), sb(w);
+    std::vector<float> finite;  // a row's three planes made finite, when they are not
     for (int64_t k = begin; k < end; ++k) {
       const int64_t r0 = k << sy, r1 = std::min<int64_t>(r0 + (int64_t{1} << sy), h);
-      for (int64_t y = r0; y < r1; ++y) {
-        const float* red = base + y * row;
-        uint8_t* luma = dst.plane[0] + y * dst.stride[0];
-        if (y == r0)
-          luma_row_first(red, red + plane, red + 2 * plane, luma, sr.data(), sg.data(),
-                         sb.data(), w, yo, wr, wg, wb);
-        else
-          luma_row_add(red, red + plane, red + 2 * plane, luma, sr.data(), sg.data(),
-                       sb.data(), w, yo, wr, wg, wb);
-      }
+      // The luma rows, summing their RGB for the chroma row; again from finite copies of the
+      // rows when a value was NaN or infinite (the sums hold garbage then too). Returns how many
+      // values the copies replaced.
+      auto luma_rows = [&](bool make_finite) {
+        int replaced = 0, suspect = 0;
+        for (int64_t y = r0; y < r1; ++y) {
+          const float* red = base + y * row;
+          const float* green = red + plane;
+          const float* blue = red + 2 * plane;
+          if (make_finite) {
+            finite.resize(3 * static_cast<size_t>(w));
+            replaced += copy_finite(red, finite.data(), w) +
+                        copy_finite(green, finite.data() + w, w) +
+                        copy_finite(blue, finite.data() + 2 * w, w);
+            red = finite.data();
+            green = red + w;
+            blue = red + 2 * w;
+          }
+          uint8_t* luma = dst.plane[0] + y * dst.stride[0];
+          suspect |= y == r0 ? luma_row_first(red, green, blue, luma, sr.data(), sg.data(),
+                                              sb.data(), w, yo, wr, wg, wb)
+                             : luma_row_add(red, green, blue, luma, sr.data(), sg.data(),
+                                            sb.data(), w, yo, wr, wg, wb);
+        }
+        return make_finite ? replaced : suspect;
+      };
+      if (luma_rows(false)) nonfinite += luma_rows(true);
       uint8_t* cb = dst.plane[1] + k * dst.stride[1];
       uint8_t* cr = dst.plane[2] + k * dst.stride[2];
       const float rows = static_cast<float>(r1 - r0);
@@ -127,6 +158,7 @@ void rgb_tensor_to_yuv(const torch::Tensor& rgb_in, YuvImage& dst) {
       }
     }
   });
+  return nonfinite.load();
 }
 
 }  // namespace vidscore

@@ -71,6 +71,7 @@ class SegmentWorker {
   // cores to spare (3+ threads): a second live x264 costs a few hundred MB of fresh memory at
   // 1080p, whose kernel time cost more than the overlap gained on 1 and 2 cores.
   bool overlap_flush_;
+  bool nonfinite_said_ = false;  // the note on NaN or infinite model output, once
   int delay_ms_per_frame_ = 0;  // VIDSCORE_TEST_SLOW_RANK (tests of the scheduler)
   Chunk batch_;                       // pts (and RGB pixels, unless on the float path)
   bool float_path_ = false;           // YUV planes <-> the task's float tensors (Task::takes_yuv)

@@ -18,6 +18,8 @@ struct TaskTimings {
   double preprocess_s = 0;  // of that, pictures brought to the model's input size (classify,
                             // embed)
   int64_t frames = 0;
+  // Frames whose model output had NaN or infinite values (written as 0, or clamped to 0-255).
+  int64_t nonfinite_frames = 0;
 };
 
 class Task {
@@ -71,6 +73,10 @@ class Task {
     timings_.inference_s += inference_s;
     timings_.preprocess_s += preprocess_s;
     timings_.frames += frames;
+  }
+  void add_nonfinite_frames(int64_t frames) {
+    std::lock_guard<std::mutex> lock(timings_mu_);
+    timings_.nonfinite_frames += frames;
   }
   int threads_ = 1;
   int batch_size_ = 1;  // set once by make_task, before the task runs

@@ -24,11 +24,13 @@ void rgb_row(const uint8_t* luma, const float* u, const float* v, float* red, fl
 // RGB -> YUV
 
 // One row of luma from RGB (clamped to 0-255 first). The clamped RGB goes to r, g, b
-// (luma_row_first: the first row of a chroma row) or is added to them (luma_row_add).
-void luma_row_first(const float* red, const float* green, const float* blue, uint8_t* luma,
-                    float* r, float* g, float* b, int w, float yo, float wr, float wg, float wb);
-void luma_row_add(const float* red, const float* green, const float* blue, uint8_t* luma,
-                  float* r, float* g, float* b, int w, float yo, float wr, float wg, float wb);
+// (luma_row_first: the first row of a chroma row) or is added to them (luma_row_add). Returns 1
+// when a value of the row may be NaN or infinite (a broken model, or fp16 overflow): then what it
+// wrote is unspecified, and the caller converts the row again from a finite copy.
+int luma_row_first(const float* red, const float* green, const float* blue, uint8_t* luma,
+                   float* r, float* g, float* b, int w, float yo, float wr, float wg, float wb);
+int luma_row_add(const float* red, const float* green, const float* blue, uint8_t* luma,
+                 float* r, float* g, float* b, int w, float yo, float wr, float wg, float wb);
 
 // Chroma from RGB sums (each the sum of the rows a chroma row covers): sample j averages one
 // (chroma_row_1) or two (chroma_row_2) summed columns starting at span * j. Writes n samples.
