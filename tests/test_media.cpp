@@ -561,6 +561,26 @@ TEST_CASE("segment decoder: pre- and post-roll pictures nobody refers to are not
   int64_t frames = 0;
   counting.decode(counted, [&](const AVFrame&, int64_t) { ++frames; });
   CHECK(counting.dropped_frames() + frames == 48);
+
+  // HEVC marks pictures only sub-layer non-reference: every picture outside is decoded.
+  const std::string hevc = dir.path("pyramid_hevc.mp4");
+  test::ffmpeg("-f lavfi -i testsrc2=size=320x240:rate=25 -frames:v 48 -c:v libx265 "
+               "-x265-params log-level=error:bframes=3:keyint=24:min-keyint=24:scenecut=0 "
+               "-pix_fmt yuv420p " + test::quote(hevc));
+  VideoReader hevc_reader(hevc);
+  SegmentWork hevc_part;
+  for (PacketData p; hevc_reader.read_packet(p);) hevc_part.packets.push_back(p);
+  REQUIRE(hevc_part.packets.size() == 48);
+  std::vector<int64_t> hevc_display;
+  for (const auto& p : hevc_part.packets) hevc_display.push_back(p.pts);
+  std::sort(hevc_display.begin(), hevc_display.end());
+  hevc_part.start_pts = hevc_display[10];
+  hevc_part.end_pts = hevc_display[30];
+  SegmentDecoder hevc_decoder(hevc_reader.info(), hevc_reader.codec_parameters());
+  int64_t hevc_kept = 0;
+  hevc_decoder.decode(hevc_part, [&](const AVFrame&, int64_t) { ++hevc_kept; });
+  CHECK(hevc_kept == 20);
+  CHECK(hevc_decoder.dropped_frames() == 28);
 }
 
 TEST_CASE("float path: YUV -> float RGB agrees with swscale's conversion", "[unit][media]") {

@@ -68,6 +68,13 @@ SegmentDecoder::SegmentDecoder(const VideoInfo& video, const AVCodecParameters* 
   av_check(avcodec_parameters_to_context(dec_.get(), par), video.path + ": video decoder");
   dec_->pkt_timebase = video.time_base;
   dec_->thread_count = 0;  // FFmpeg picks by core count
+  // Codecs whose "not referenced" mark is final: H.264's nal_ref_idc 0, MPEG-1/2/4 B-pictures.
+  // HEVC's sub-layer non-reference pictures may still be referenced from a higher temporal
+  // sub-layer (phones write such streams); other codecs are left alone too.
+  skip_unreferenced_ = par->codec_id == AV_CODEC_ID_H264 ||
+                       par->codec_id == AV_CODEC_ID_MPEG1VIDEO ||
+                       par->codec_id == AV_CODEC_ID_MPEG2VIDEO ||
+                       par->codec_id == AV_CODEC_ID_MPEG4;
   // A segment may start at a keyframe that is not an IDR (open GOPs: H.264 recovery points,
   // HEVC CRA, MPEG-2 I-frames). FFmpeg's H.264 decoder then withholds the pictures decoded
   // before the keyframe is output as "not yet recovered", although they are complete: show all.
@@ -152,7 +159,7 @@ void SegmentDecoder::decode(const SegmentWork& work, const FrameFn& fn) {
   // where every packet has a pts: without one, a frame's time is counted from the frame before,
   // which a skipped picture would leave out.
   const bool skip_unkept =
-      work.start_pts != kNoPts &&
+      skip_unreferenced_ && work.start_pts != kNoPts &&
       std::all_of(work.packets.begin(), work.packets.end(),
                   [](const PacketData& p) { return p.pts != kNoPts; });
   for (const PacketData& p : work.packets) {

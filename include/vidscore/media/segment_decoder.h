@@ -3,7 +3,8 @@
 // across segments (flushed with a NULL packet at the end of each); it keeps only the frames whose
 // pts fall in the segment's range, so pre- and post-roll frames (open GOPs) are dropped. A
 // pre- or post-roll packet that no other picture refers to is not decoded at all (the decoder's
-// skip_frame, AVDISCARD_NONREF: B-pictures outside the range cost nothing).
+// skip_frame, AVDISCARD_NONREF; H.264 and MPEG-1/2/4 only: B-pictures outside the range cost
+// nothing).
 // Frames transport: the frames rank 0 decoded, rebuilt from their packed planes.
 // Not thread-safe.
 #pragma once
@@ -52,6 +53,7 @@ class SegmentDecoder {
   int64_t invalid_packets_ = 0;
   int64_t repeated_pts_ = 0;
   int64_t dropped_frames_ = 0;
+  bool skip_unreferenced_ = false;  // the codec marks unreferenced pictures for good
   FrameSize last_size_;
   std::vector<std::string> notes_;
 };
