@@ -49,14 +49,17 @@ source scripts/bench_lib.sh
 grab() { sed -n "s/$1/\1/p" "$work/last.log" | head -1; }
 
 # Runs A and B alternately, `rounds` times; sets A_MED, B_MED (seconds); keeps each one's last
-# log as $work/NAME.log.
+# log as $work/NAME.log and every round's log, one after the other, in $work/NAME.all.log.
 alternate() {  # name_a name_b (commands in the arrays cmd_a, cmd_b)
   local ta=() tb=() r
+  rm -f "$work/$1.all.log" "$work/$2.all.log"
   for ((r = 0; r < rounds; r++)); do
     tb+=("$(seconds "${cmd_b[@]}")")
     cp "$work/last.log" "$work/$2.log"
+    cat "$work/last.log" >>"$work/$2.all.log"
     ta+=("$(seconds "${cmd_a[@]}")")
     cp "$work/last.log" "$work/$1.log"
+    cat "$work/last.log" >>"$work/$1.all.log"
   done
   A_MED=$(median "${ta[@]}")
   B_MED=$(median "${tb[@]}")
@@ -169,7 +172,8 @@ cmd_a=(mpirun -np 1 --bind-to none "$bin" --model "$style_model" --input "$clip"
 cmd_b=("$build/vidscore-bench-model" --model "$style_model" --input "$clip" --frames "$frames"
   --threads "$cores" --device cpu)
 alternate style_vidscore style_model_only
-model_fps=$(sed -n 's/.*, \([0-9.]*\) fps$/\1/p' "$work/style_model_only.log")
+# The model's own fps, the median of the rounds (as the whole commands' seconds are).
+model_fps=$(median $(sed -n 's/.*, \([0-9.]*\) fps$/\1/p' "$work/style_model_only.all.log"))
 style_s=$A_MED
 style_fps=$(calc "$frames / $A_MED")
 ratio4=$(calc "$style_fps / $model_fps")
