@@ -134,9 +134,7 @@ int run_image_job_rank0(const Config& config, const JobPaths& paths, const MpiEn
   RankSetup rank;
   if (int code = set_up_rank(config, kImageJob, nullptr, env, rank)) return code;
 
-  std::string map;
-  for (int r = 0; r < env.size(); ++r)
-    map += (r ? "; " : "") + std::to_string(r) + ": " + rank.places[r];
+  const std::string map = rank_map(rank);
   std::fprintf(stderr, "vidscore: %zu images -> %s; %s %dx%d (%s); %d rank%s (%s)\n",
                files.size(), paths.output.c_str(), config.task.c_str(), config.image.width,
                config.image.height, config.image.resize.c_str(), env.size(),

@@ -170,8 +170,7 @@ int run_rank0(const Config& config, const JobPaths& paths, const MpiEnv& env) {
     return code;
   }
 
-  std::string map;
-  for (int r = 0; r < env.size(); ++r) map += (r ? "; " : "") + std::to_string(r) + ": " + rank.places[r];
+  const std::string map = rank_map(rank);
   auto say_notes = [&](const InputJob& job, const std::vector<std::string>& notes) {
     for (const auto& n : notes) print_note(archive ? job.input + ": " + n : n);
   };

@@ -82,6 +82,13 @@ int set_up_rank(const Config& config, int32_t first,
   return agree(mine, env);
 }
 
+std::string rank_map(const RankSetup& rank) {
+  std::string map;
+  for (size_t r = 0; r < rank.places.size(); ++r)
+    map += (r ? "; " : "") + std::to_string(r) + ": " + rank.places[r];
+  return map;
+}
+
 double cpu_seconds() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);

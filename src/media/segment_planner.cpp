@@ -6,7 +6,6 @@ namespace vidscore {
 
 SegmentPlanner::SegmentPlanner(int64_t target_frames, int64_t frame_step, int64_t expected_frames)
     : target_(std::max<int64_t>(1, target_frames)),
-      max_preroll_(2 * target_),
       step_(std::max<int64_t>(0, frame_step)),
       expected_(std::max<int64_t>(0, expected_frames)) {
   current_.index = next_index_++;
@@ -87,7 +86,7 @@ std::optional<SegmentWork> SegmentPlanner::add(PacketData packet) {
   }
   const int64_t preroll =
       gop_start_ >= 0 ? static_cast<int64_t>(current_.packets.size()) - gop_start_ : -1;
-  const bool cut = boundary && (key || (preroll >= 0 && preroll <= max_preroll_));
+  const bool cut = boundary && (key || (preroll >= 0 && preroll <= 2 * target_));
   if (cut) {
     planned_frames_ += kept;
     current_target_ = next_target();

@@ -187,10 +187,7 @@ int64_t tensor_to_frames(const torch::Tensor& t, uint8_t* pixels, FrameSize size
       const float* blue = green + sc;
       uint8_t* out = pixels + (b * h + r) * w * 3;
       if (pack_row(red, green, blue, out)) {
-        const int n = static_cast<int>(w);
-        finite.resize(3 * static_cast<size_t>(w));
-        nonfinite += copy_finite(red, finite.data(), n) + copy_finite(green, finite.data() + w, n) +
-                     copy_finite(blue, finite.data() + 2 * w, n);
+        nonfinite += finite_row(red, green, blue, static_cast<int>(w), finite);
         pack_row(finite.data(), finite.data() + w, finite.data() + 2 * w, out);
       }
     }

@@ -84,13 +84,18 @@ void yuv_to_rgb_tensor(const YuvImage& src, torch::Tensor out) {
   });
 }
 
-int copy_finite(const float* in, float* out, int n) {
+int finite_row(const float* red, const float* green, const float* blue, int w,
+               std::vector<float>& out) {
+  out.resize(3 * static_cast<size_t>(w));
   int replaced = 0;
-  for (int x = 0; x < n; ++x) {
-    const bool finite = std::isfinite(in[x]);
-    replaced += !finite;
-    out[x] = finite ? in[x] : std::isnan(in[x]) ? 0.f : (in[x] > 0 ? 255.f : 0.f);
-  }
+  const float* planes[3] = {red, green, blue};
+  for (int p = 0; p < 3; ++p)
+    for (int x = 0; x < w; ++x) {
+      const float v = planes[p][x];
+      const bool finite = std::isfinite(v);
+      replaced += !finite;
+      out[static_cast<size_t>(p) * w + x] = finite ? v : std::isnan(v) ? 0.f : (v > 0 ? 255.f : 0.f);
+    }
   return replaced;
 }
 
@@ -127,10 +132,7 @@ int64_t rgb_tensor_to_yuv(const torch::Tensor& rgb_in, YuvImage& dst) {
           const float* green = red + plane;
           const float* blue = red + 2 * plane;
           if (make_finite) {
-            finite.resize(3 * static_cast<size_t>(w));
-            replaced += copy_finite(red, finite.data(), w) +
-                        copy_finite(green, finite.data() + w, w) +
-                        copy_finite(blue, finite.data() + 2 * w, w);
+            replaced += finite_row(red, green, blue, w, finite);
             red = finite.data();
             green = red + w;
             blue = red + 2 * w;

@@ -64,6 +64,9 @@ struct RankSetup {
   std::vector<std::string> places;  // rank 0: per rank, "host device, batch N"
 };
 
+// Rank 0's start-up line's map of the ranks: "0: host cpu, batch 1; 1: host cpu, batch 1".
+std::string rank_map(const RankSetup& rank);
+
 // `first`: the job's first input and its stream parameters: the model warms up at its frame
 // size, and every rank makes its decoder and encoder now, so that set-up failures of any rank
 // are agreed before the work starts. An image job (first == kImageJob) warms up at the model's

@@ -55,7 +55,6 @@ class SegmentPlanner {
   int64_t next_target() const;
 
   int64_t target_;
-  int64_t max_preroll_;  // packets before a cut back to the keyframe, for a cut between keyframes
   int64_t step_;
   int64_t expected_;
   int64_t planned_frames_ = 0;  // frames the segments cut so far keep (as estimated at the cut)

@@ -60,7 +60,7 @@ torch::Tensor frames_to_tensor(const uint8_t* pixels, int frames, FrameSize size
 
 // The reverse for a [B, 3, H, W] tensor of values 0-255: clamped, rounded (half up) and written as packed
 // RGB24 into `pixels` (B frames of `size`), transposing in the same pass as the conversion.
-// Returns how many values were NaN or infinite (written as copy_finite in yuv_tensor.h says).
+// Returns how many values were NaN or infinite (written as finite_row in yuv_tensor.h says).
 int64_t tensor_to_frames(const torch::Tensor& t, uint8_t* pixels, FrameSize size);
 
 // The config's input transform: channel order, then scale, mean and std.
